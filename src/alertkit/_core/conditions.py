@@ -12,12 +12,14 @@ condition plug in without touching it.
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 
-from .._errors import RuleError
+from alertkit._errors import RuleError
+
 from .labels import Matcher, Selector
 from .timeutil import DurationLike, format_duration, parse_duration
 from .windows import Agg
@@ -25,10 +27,29 @@ from .windows import Agg
 if TYPE_CHECKING:
     from .nodes import CompileContext, CondNode, ValueNode
 
-__all__ = ["All", "Absent", "Any", "Condition", "Consecutive", "Instant", "Not", "Op",
-           "Threshold", "ValueExpr", "Window", "avg_over_time", "count_over_time",
-           "delta", "increase", "last_over_time", "max_over_time", "min_over_time",
-           "quantile_over_time", "rate", "sum_over_time"]
+__all__ = [
+    "Absent",
+    "All",
+    "Any",
+    "Condition",
+    "Consecutive",
+    "Instant",
+    "Not",
+    "Op",
+    "Threshold",
+    "ValueExpr",
+    "Window",
+    "avg_over_time",
+    "count_over_time",
+    "delta",
+    "increase",
+    "last_over_time",
+    "max_over_time",
+    "min_over_time",
+    "quantile_over_time",
+    "rate",
+    "sum_over_time",
+]
 
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
 OPS: tuple[str, ...] = (">", ">=", "<", "<=", "==", "!=")
@@ -46,8 +67,9 @@ def _selector_kw(metric: Selector | str, matchers: Mapping[str, str | Matcher]) 
     sel = _selector(metric)
     if not matchers:
         return sel
-    extra = tuple(m if isinstance(m, Matcher) else Matcher(k, "=", m)
-                  for k, m in sorted(matchers.items()))
+    extra = tuple(
+        m if isinstance(m, Matcher) else Matcher(k, "=", m) for k, m in sorted(matchers.items())
+    )
     return Selector(sel.metric, sel.matchers + extra)
 
 
@@ -122,8 +144,9 @@ class Window(ValueExpr):
     def __attrs_post_init__(self) -> None:
         if (self.agg is Agg.QUANTILE) != (self.q is not None):
             raise RuleError("quantile windows need q (and only they take it)")
-        if self.q is not None and (isinstance(self.q, bool) or not isinstance(self.q, int | float)
-                                   or math.isnan(self.q)):
+        if self.q is not None and (
+            isinstance(self.q, bool) or not isinstance(self.q, int | float) or math.isnan(self.q)
+        ):
             raise RuleError(f"quantile q={self.q!r} is not a number")
 
     def _compile(self, ctx: CompileContext) -> ValueNode:
@@ -138,14 +161,15 @@ class Window(ValueExpr):
         return f"{self.agg.promql}({self.selector}[{rng}])"
 
 
-def _window_helper(agg: Agg) -> Any:
-    def helper(metric: Selector | str, range: DurationLike,
-               **matchers: str | Matcher) -> Window:
+def _window_helper(agg: Agg) -> typing.Any:
+    def helper(metric: Selector | str, range: DurationLike, **matchers: str | Matcher) -> Window:
         return Window(agg, _selector_kw(metric, matchers), range)
 
     helper.__name__ = agg.promql
-    helper.__doc__ = (f"``{agg.promql}(metric{{matchers}}[range])`` as a :class:`Window`; "
-                      f"keyword arguments are equality matchers (or :class:`Matcher`).")
+    helper.__doc__ = (
+        f"``{agg.promql}(metric{{matchers}}[range])`` as a :class:`Window`; "
+        f"keyword arguments are equality matchers (or :class:`Matcher`)."
+    )
     return helper
 
 
@@ -160,8 +184,9 @@ increase = _window_helper(Agg.INCREASE)
 delta = _window_helper(Agg.DELTA)
 
 
-def quantile_over_time(q: float, metric: Selector | str, range: DurationLike,
-                       **matchers: str | Matcher) -> Window:
+def quantile_over_time(
+    q: float, metric: Selector | str, range: DurationLike, **matchers: str | Matcher
+) -> Window:
     """``quantile_over_time(q, metric[range])`` as a :class:`Window`."""
     return Window(Agg.QUANTILE, _selector_kw(metric, matchers), range, q)
 
@@ -207,8 +232,7 @@ class Threshold(Condition):
 
 
 def _absent_window(value: DurationLike | None) -> float | None:
-    return None if value is None else parse_duration(value, field="absent window",
-                                                       allow_zero=False)
+    return None if value is None else parse_duration(value, field="absent window", allow_zero=False)
 
 
 @attrs.frozen
@@ -236,7 +260,7 @@ class Absent(Condition):
         return f"absent_over_time({self.selector}[{format_duration(self.window)}])"
 
 
-def _conditions(value: tuple[Any, ...]) -> tuple[Condition, ...]:
+def _conditions(value: tuple[typing.Any, ...]) -> tuple[Condition, ...]:
     for c in value:
         if not isinstance(c, Condition):
             raise RuleError(f"{c!r} is not a Condition")
@@ -255,7 +279,7 @@ class All(Condition):
     conditions: tuple[Condition, ...]
 
     def __init__(self, *conditions: Condition) -> None:
-        self.__attrs_init__(_conditions(conditions))  # type: ignore[attr-defined]
+        self.__attrs_init__(_conditions(conditions))
 
     def _compile(self, ctx: CompileContext) -> CondNode:
         from .nodes import AllNode
@@ -267,13 +291,13 @@ class All(Condition):
 
 
 @attrs.frozen(init=False)
-class Any(Condition):  # noqa: A001 - the natural name; typing.Any is not used here
+class Any(Condition):
     """Holds when at least one part holds; the value is the first holding part's."""
 
     conditions: tuple[Condition, ...]
 
     def __init__(self, *conditions: Condition) -> None:
-        self.__attrs_init__(_conditions(conditions))  # type: ignore[attr-defined]
+        self.__attrs_init__(_conditions(conditions))
 
     def _compile(self, ctx: CompileContext) -> CondNode:
         from .nodes import AnyNode
@@ -320,8 +344,9 @@ class Consecutive(Condition):
 
     condition: Condition = attrs.field(converter=_condition)
     k: int = attrs.field(validator=_positive_int)
-    n: int = attrs.field(default=attrs.Factory(lambda self: self.k, takes_self=True),
-                         validator=_positive_int)
+    n: int = attrs.field(
+        default=attrs.Factory(lambda self: self.k, takes_self=True), validator=_positive_int
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.k > self.n:
@@ -336,5 +361,3 @@ class Consecutive(Condition):
 
     def __str__(self) -> str:
         return f"consecutive({self.k}, {self.n}, {self.condition})"
-
-

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from .._errors import (
+from alertkit._errors import (
     AlertkitError,
     InvalidSampleError,
     OutOfOrderSampleError,
@@ -23,6 +23,7 @@ from .._errors import (
     SnapshotError,
     TimeWentBackwardsError,
 )
+
 from .labels import Labels, Selector, check_metric_name
 from .model import (
     Alert,
@@ -90,8 +91,7 @@ class IngestReport:
 class _CompiledRule:
     """A rule compiled for one evaluator: nodes, inputs, and its transition function."""
 
-    def __init__(self, rule: Rule, *, mode: EvalMode, stale_after: float,
-                 retention: float) -> None:
+    def __init__(self, rule: Rule, *, mode: EvalMode, stale_after: float, retention: float) -> None:
         self.rule = rule
         self.name = rule.name
         self.mode = rule.mode or mode
@@ -99,8 +99,9 @@ class _CompiledRule:
         self.stale_after = rule.stale_after if rule.stale_after is not None else stale_after
         ctx = CompileContext(stale_after=self.stale_after, mode=self.mode)
         self.cond: CondNode = rule.condition._compile(ctx)
-        self.recovery: CondNode | None = (rule.recovery._compile(ctx)
-                                          if rule.recovery is not None else None)
+        self.recovery: CondNode | None = (
+            rule.recovery._compile(ctx) if rule.recovery is not None else None
+        )
         self.inputs: list[Selector] = ctx.inputs
         self.absents: list[Selector] = ctx.absents
         self.slot_nodes = ctx.slot_nodes
@@ -117,8 +118,12 @@ class _CompiledRule:
             for sel in self.absents:
                 merged.update(sel.equality_labels())
             self.static_labels = Labels(merged)
-        self.fast = (self.push and self.recovery is None and isinstance(self.cond, ThresholdNode)
-                     and isinstance(self.cond.source, InstantNode))
+        self.fast = (
+            self.push
+            and self.recovery is None
+            and isinstance(self.cond, ThresholdNode)
+            and isinstance(self.cond.source, InstantNode)
+        )
         self.signature = repr((rule.condition, rule.recovery, self.mode, self.stale_after))
         extra = dict(rule.labels)
         extra.setdefault("severity", self.severity)
@@ -164,6 +169,7 @@ class _CompiledRule:
 
             return sub
         if windows:
+
             def feed(t: float, v: float, now: float) -> Sequence[AlertEvent]:
                 for add, slot in windows:
                     add(aux[slot], t, v)
@@ -187,8 +193,7 @@ class _CompiledRule:
                 return step(track, now, None, trigger, ctx)
             a = track.alert
             if cmp(v, threshold):
-                if a is not None and a.state is _FIRING and a.keep_since is None \
-                        and not a.no_data:
+                if a is not None and a.state is _FIRING and a.keep_since is None and not a.no_data:
                     a.value = v
                     return NO_EVENTS
                 return step(track, now, v, trigger, ctx)
@@ -200,8 +205,9 @@ class _CompiledRule:
 
     # -- the state machine ---------------------------------------------------------------
 
-    def step(self, track: Track, now: float, r: Result, trigger: int,
-             ctx: EvalContext) -> Sequence[AlertEvent]:
+    def step(
+        self, track: Track, now: float, r: Result, trigger: int, ctx: EvalContext
+    ) -> Sequence[AlertEvent]:
         """Apply one evaluation outcome to the track's alert; return the events."""
         a = track.alert
         no_data = False
@@ -251,12 +257,22 @@ class _CompiledRule:
 
     def snapshot(self, track: Track, a: AlertRec) -> tuple[Alert, tuple[str, ...]]:
         labels, fingerprint = self.identity(track)
-        annotations, errors = self.rule.templates.render(labels, a.value, rule=self.name,
-                                                         severity=self.severity)
-        alert = Alert(fingerprint=fingerprint, rule=self.name, labels=labels,
-                      annotations=annotations, state=a.state, severity=self.rule.severity,
-                      value=a.value, active_at=a.active_at, fired_at=a.fired_at,
-                      resolved_at=a.resolved_at, no_data=a.no_data)
+        annotations, errors = self.rule.templates.render(
+            labels, a.value, rule=self.name, severity=self.severity
+        )
+        alert = Alert(
+            fingerprint=fingerprint,
+            rule=self.name,
+            labels=labels,
+            annotations=annotations,
+            state=a.state,
+            severity=self.rule.severity,
+            value=a.value,
+            active_at=a.active_at,
+            fired_at=a.fired_at,
+            resolved_at=a.resolved_at,
+            no_data=a.no_data,
+        )
         return alert, errors
 
 
@@ -269,6 +285,9 @@ class SeriesHandle:
     """
 
     __slots__ = ("_evaluator", "_one", "_series", "_state")
+
+    _one: Sub | None
+    _series: SeriesData
 
     def __init__(self, evaluator: Evaluator, state: State, series: SeriesData) -> None:
         self._evaluator = evaluator
@@ -289,7 +308,7 @@ class SeriesHandle:
     def labels(self) -> Labels:
         return self._series.labels
 
-    def observe(self, value: float, timestamp: float) -> Sequence[AlertEvent]:
+    def observe(self, value: float, timestamp: TimeLike) -> Sequence[AlertEvent]:
         """Record ``value`` at ``timestamp``; return the events it caused (often none)."""
         if value.__class__ is not float:
             value = check_value(value)
@@ -331,8 +350,10 @@ def _check_order(s: SeriesData, t: float) -> None:
         raise InvalidSampleError(f"{s.metric}{s.labels}: timestamp {t!r} is not finite")
     if t <= s.last_t:
         what = "duplicate" if t == s.last_t else "out-of-order"
-        raise OutOfOrderSampleError(f"{s.metric}{s.labels}: {what} sample at {t!r}, the "
-                                    f"series' last sample is at {s.last_t!r}")
+        raise OutOfOrderSampleError(
+            f"{s.metric}{s.labels}: {what} sample at {t!r}, the "
+            f"series' last sample is at {s.last_t!r}"
+        )
 
 
 class Evaluator:
@@ -348,9 +369,14 @@ class Evaluator:
     counts; resolved alerts stay visible for ``resolved_retention`` (15m).
     """
 
-    def __init__(self, rules: Iterable[Rule], *, mode: EvalMode | str = EvalMode.SAMPLE,
-                 stale_after: DurationLike = "5m",
-                 resolved_retention: DurationLike = "15m") -> None:
+    def __init__(
+        self,
+        rules: Iterable[Rule],
+        *,
+        mode: EvalMode | str = EvalMode.SAMPLE,
+        stale_after: DurationLike = "5m",
+        resolved_retention: DurationLike = "15m",
+    ) -> None:
         rules = tuple(rules)
         names: set[str] = set()
         for rule in rules:
@@ -366,8 +392,12 @@ class Evaluator:
         self.stale_after = parse_duration(stale_after, field="stale_after", allow_zero=False)
         self.resolved_retention = parse_duration(resolved_retention, field="resolved_retention")
         self.rules = rules
-        self._compiled = [_CompiledRule(r, mode=self.mode, stale_after=self.stale_after,
-                                        retention=self.resolved_retention) for r in rules]
+        self._compiled = [
+            _CompiledRule(
+                r, mode=self.mode, stale_after=self.stale_after, retention=self.resolved_retention
+            )
+            for r in rules
+        ]
         self._by_name = {c.name: c for c in self._compiled}
         self._readers: dict[str, list[tuple[_CompiledRule, list[int]]]] = {}
         self._absent_readers: dict[str, list[tuple[_CompiledRule, int]]] = {}
@@ -396,8 +426,10 @@ class Evaluator:
 
     def _check_state(self, state: State) -> None:
         if state.owner is not self:
-            raise AlertkitError("this state belongs to another Evaluator; use the one that "
-                                "made it (or restore a snapshot into this one)")
+            raise AlertkitError(
+                "this state belongs to another Evaluator; use the one that "
+                "made it (or restore a snapshot into this one)"
+            )
 
     def _series(self, state: State, metric: str, labels: Labels) -> SeriesData:
         by_labels = state.series.get(metric)
@@ -429,15 +461,22 @@ class Evaluator:
 
     # -- input ---------------------------------------------------------------------------
 
-    def handle(self, state: State, metric: str,
-               labels: Mapping[str, str] | None = None) -> SeriesHandle:
+    def handle(
+        self, state: State, metric: str, labels: Mapping[str, str] | None = None
+    ) -> SeriesHandle:
         """A pre-bound handle for one series (validated and hashed once)."""
         self._check_state(state)
         check_metric_name(metric)
         return SeriesHandle(self, state, self._series(state, metric, _labels(labels)))
 
-    def observe(self, state: State, metric: str, value: float, timestamp: TimeLike,
-                labels: Mapping[str, str] | None = None) -> Sequence[AlertEvent]:
+    def observe(
+        self,
+        state: State,
+        metric: str,
+        value: float,
+        timestamp: TimeLike,
+        labels: Mapping[str, str] | None = None,
+    ) -> Sequence[AlertEvent]:
         """Record one sample; raise on bad input; return the events it caused."""
         self._check_state(state)
         check_metric_name(metric)
@@ -449,8 +488,7 @@ class Evaluator:
     def observe_sample(self, state: State, sample: Sample) -> Sequence[AlertEvent]:
         return self.observe(state, sample.metric, sample.value, sample.timestamp, sample.labels)
 
-    def ingest(self, state: State,
-               samples: Iterable[Sample | tuple[Any, ...]]) -> IngestReport:
+    def ingest(self, state: State, samples: Iterable[Sample | tuple[Any, ...]]) -> IngestReport:
         """Record a batch. Bad samples are counted as rejections, never raised or lost.
 
         Items are :class:`Sample` values or ``(metric, value, timestamp[, labels])``
@@ -468,9 +506,16 @@ class Evaluator:
                 rejected.append(Rejection(index, item, exc))
                 continue
             except TypeError as exc:
-                rejected.append(Rejection(index, item, InvalidSampleError(
-                    f"sample {index}: {item!r} is not a Sample or (metric, value, timestamp"
-                    f"[, labels]) tuple: {exc}")))
+                rejected.append(
+                    Rejection(
+                        index,
+                        item,
+                        InvalidSampleError(
+                            f"sample {index}: {item!r} is not a Sample or (metric, value, timestamp"
+                            f"[, labels]) tuple: {exc}"
+                        ),
+                    )
+                )
                 continue
             accepted += 1
             events.extend(caused)
@@ -488,8 +533,9 @@ class Evaluator:
         self._check_state(state)
         t = to_timestamp(now, field="now")
         if t < state.now:
-            raise TimeWentBackwardsError(f"tick at {t!r} is older than data already seen "
-                                         f"(at {state.now!r})")
+            raise TimeWentBackwardsError(
+                f"tick at {t!r} is older than data already seen (at {state.now!r})"
+            )
         state.now = t
         events: list[AlertEvent] = []
         for c in self._compiled:
@@ -558,10 +604,18 @@ class Evaluator:
                 aux = [node.dump_aux(track.aux[i]) for i, node in enumerate(c.slot_nodes)]
                 tracks.append([dict(track.labels), _dump_alert(track.alert), aux])
             rules[c.name] = {"signature": c.signature, "tracks": tracks}
-        series = [[s.metric, dict(s.labels), _enc(s.last_t), _enc(s.last_v)]
-                  for by_labels in state.series.values() for s in by_labels.values()]
-        doc = {"format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION, "now": _enc(state.now),
-               "series": series, "rules": rules}
+        series = [
+            [s.metric, dict(s.labels), _enc(s.last_t), _enc(s.last_v)]
+            for by_labels in state.series.values()
+            for s in by_labels.values()
+        ]
+        doc = {
+            "format": SNAPSHOT_FORMAT,
+            "version": SNAPSHOT_VERSION,
+            "now": _enc(state.now),
+            "series": series,
+            "rules": rules,
+        }
         return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
 
     def restore(self, data: bytes | str) -> State:
@@ -576,8 +630,10 @@ class Evaluator:
             if not isinstance(doc, dict) or doc.get("format") != SNAPSHOT_FORMAT:
                 raise SnapshotError("not an alertkit state snapshot")
             if doc.get("version") != SNAPSHOT_VERSION:
-                raise SnapshotError(f"snapshot version {doc.get('version')!r} is not supported "
-                                    f"(this alertkit reads version {SNAPSHOT_VERSION})")
+                raise SnapshotError(
+                    f"snapshot version {doc.get('version')!r} is not supported "
+                    f"(this alertkit reads version {SNAPSHOT_VERSION})"
+                )
             return self._restore(doc)
         except SnapshotError:
             raise
@@ -599,8 +655,9 @@ class Evaluator:
                 rs.tracks[labels] = track
                 track.alert = _load_alert(alert)
                 if same:
-                    track.aux = [node.load_aux(a) for node, a in zip(c.slot_nodes, aux,
-                                                                     strict=True)]
+                    track.aux = [
+                        node.load_aux(a) for node, a in zip(c.slot_nodes, aux, strict=True)
+                    ]
         for metric, labels_dict, last_t, last_v in doc["series"]:
             s = self._series(state, check_metric_name(metric), Labels(labels_dict))
             s.last_t, s.last_v = _dec(last_t), _dec(last_v)
@@ -616,8 +673,15 @@ def _labels(labels: Mapping[str, str] | None) -> Labels:
 def _dump_alert(a: AlertRec | None) -> list[Any] | None:
     if a is None:
         return None
-    return [a.state.value, a.active_at, _enc(a.value), a.fired_at, a.resolved_at, a.keep_since,
-            a.no_data]
+    return [
+        a.state.value,
+        a.active_at,
+        _enc(a.value),
+        a.fired_at,
+        a.resolved_at,
+        a.keep_since,
+        a.no_data,
+    ]
 
 
 def _load_alert(data: list[Any] | None) -> AlertRec | None:

@@ -9,10 +9,9 @@ from typing import Any, Literal
 
 import attrs
 
-from .._errors import LabelError, RuleError
+from alertkit._errors import LabelError, RuleError
 
-__all__ = ["MAX_LABELS", "MAX_VALUE_LENGTH", "Labels", "Matcher", "Selector",
-           "check_metric_name"]
+__all__ = ["MAX_LABELS", "MAX_VALUE_LENGTH", "Labels", "Matcher", "Selector", "check_metric_name"]
 
 #: Limits that keep one bad caller from blowing up memory; generous for real use.
 MAX_LABELS = 64
@@ -54,13 +53,16 @@ class Labels(Mapping[str, str]):
             raise LabelError(f"label set has {len(merged)} labels, more than {MAX_LABELS}")
         for name, value in merged.items():
             if not isinstance(name, str) or not _LABEL_NAME.match(name):
-                raise LabelError(f"label name {name!r} is not valid (expected "
-                                 f"[a-zA-Z_][a-zA-Z0-9_]*)")
+                raise LabelError(
+                    f"label name {name!r} is not valid (expected [a-zA-Z_][a-zA-Z0-9_]*)"
+                )
             if not isinstance(value, str):
                 raise LabelError(f"label {name}: value {value!r} is not a string")
             if len(value) > MAX_VALUE_LENGTH:
-                raise LabelError(f"label {name}: value is {len(value)} characters long, more "
-                                 f"than {MAX_VALUE_LENGTH}")
+                raise LabelError(
+                    f"label {name}: value is {len(value)} characters long, more "
+                    f"than {MAX_VALUE_LENGTH}"
+                )
         items = tuple(sorted((k, v) for k, v in merged.items() if v))
         object.__setattr__(self, "_items", items)
         object.__setattr__(self, "_hash", hash(items))
@@ -146,8 +148,9 @@ _MATCH_OPS = ("=", "!=", "=~", "!~")
 
 def _check_op(instance: Matcher, attribute: attrs.Attribute[str], value: str) -> None:
     if value not in _MATCH_OPS:
-        raise RuleError(f"matcher {instance.name}: operator {value!r} is not one of "
-                        f"{', '.join(_MATCH_OPS)}")
+        raise RuleError(
+            f"matcher {instance.name}: operator {value!r} is not one of {', '.join(_MATCH_OPS)}"
+        )
 
 
 def _check_label_name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -174,8 +177,9 @@ class Matcher:
             try:
                 regex = re.compile(f"(?:{self.value})\\Z", re.DOTALL)
             except re.error as exc:
-                raise RuleError(f"matcher {self.name}{self.op}{self.value!r}: bad regex: "
-                                f"{exc}") from None
+                raise RuleError(
+                    f"matcher {self.name}{self.op}{self.value!r}: bad regex: {exc}"
+                ) from None
         object.__setattr__(self, "_regex", regex)
 
     def matches(self, value: str) -> bool:
@@ -211,10 +215,7 @@ class Selector:
     matchers: tuple[Matcher, ...] = attrs.field(default=(), converter=_to_matchers)
 
     def matches(self, labels: Labels) -> bool:
-        for m in self.matchers:
-            if not m.matches(labels.get(m.name, "")):
-                return False
-        return True
+        return all(m.matches(labels.get(m.name, "")) for m in self.matchers)
 
     def equality_labels(self) -> Labels:
         """Labels fixed by equality matchers (what ``absent()`` outputs)."""

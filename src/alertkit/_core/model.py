@@ -5,16 +5,26 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import attrs
 
-from .._errors import InvalidSampleError
+from alertkit._errors import InvalidSampleError
+
 from .labels import Labels, check_metric_name
 from .timeutil import TimeLike, to_timestamp
 
-__all__ = ["Alert", "AlertEvent", "AlertState", "EvalMode", "EventKind", "NoDataPolicy",
-           "Sample", "Severity", "check_value"]
+__all__ = [
+    "Alert",
+    "AlertEvent",
+    "AlertState",
+    "EvalMode",
+    "EventKind",
+    "NoDataPolicy",
+    "Sample",
+    "Severity",
+    "check_value",
+]
 
 
 class Severity(enum.IntEnum):
@@ -85,14 +95,14 @@ class EvalMode(enum.Enum):
 
 def check_value(value: object, *, field: str = "value") -> float:
     """Return a sample value as float; NaN and ±inf are valid, non-numbers are not."""
-    if value.__class__ is float:
-        return value  # type: ignore[return-value]
+    if type(value) is float:
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         try:
             # Decimal, numpy scalars and the like
             if isinstance(value, str | bytes) or not hasattr(value, "__float__"):
                 raise TypeError
-            return float(value)  # type: ignore[arg-type]
+            return float(value)  # type: ignore[arg-type,unused-ignore]
         except (TypeError, ValueError, OverflowError):
             raise InvalidSampleError(f"{field}: {value!r} is not a number") from None
     try:
@@ -122,7 +132,7 @@ class Sample:
 
 
 def _utc(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
+    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
 
 
 @attrs.frozen
@@ -146,7 +156,7 @@ class Alert:
 
     @property
     def active_at_dt(self) -> datetime:
-        return datetime.fromtimestamp(self.active_at, tz=timezone.utc)
+        return datetime.fromtimestamp(self.active_at, tz=UTC)
 
     @property
     def fired_at_dt(self) -> datetime | None:
@@ -160,16 +170,26 @@ class Alert:
         # NaN values must not make two identical snapshots unequal.
         if not isinstance(other, Alert):
             return NotImplemented
-        return (self._key() == other._key()
-                and (self.value == other.value
-                     or (math.isnan(self.value) and math.isnan(other.value))))
+        return self._key() == other._key() and (
+            self.value == other.value or (math.isnan(self.value) and math.isnan(other.value))
+        )
 
     def __hash__(self) -> int:
         return hash((self.fingerprint, self.state, self.active_at))
 
     def _key(self) -> tuple[object, ...]:
-        return (self.fingerprint, self.rule, self.labels, dict(self.annotations), self.state,
-                self.severity, self.active_at, self.fired_at, self.resolved_at, self.no_data)
+        return (
+            self.fingerprint,
+            self.rule,
+            self.labels,
+            dict(self.annotations),
+            self.state,
+            self.severity,
+            self.active_at,
+            self.fired_at,
+            self.resolved_at,
+            self.no_data,
+        )
 
 
 @attrs.frozen
@@ -187,8 +207,10 @@ class AlertEvent:
 
     @property
     def at_dt(self) -> datetime:
-        return datetime.fromtimestamp(self.at, tz=timezone.utc)
+        return datetime.fromtimestamp(self.at, tz=UTC)
 
     def __str__(self) -> str:
-        return (f"{self.kind.value:9} {self.alert.rule}{self.alert.labels} "
-                f"value={self.alert.value:g} at={self.at:g}")
+        return (
+            f"{self.kind.value:9} {self.alert.rule}{self.alert.labels} "
+            f"value={self.alert.value:g} at={self.at:g}"
+        )

@@ -40,8 +40,12 @@ NO_MATCH: Final = _NoMatch()
 Result = float | _NoMatch | None
 
 COMPARE: dict[str, Callable[[float, float], bool]] = {
-    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
-    "==": operator.eq, "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
 }
 
 
@@ -100,7 +104,7 @@ class CondNode:
     inputs: frozenset[int] = frozenset()
 
     def eval(self, track: Track, now: float, trigger: int, ctx: EvalContext) -> Result:
-        """``trigger`` is the input index of the sample that caused this evaluation, -1 for a tick."""
+        """Evaluate for one track; ``trigger``: input index of the sample, -1 for a tick."""
         raise NotImplementedError
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
 
 import attrs
 
-from .._errors import RuleError
+from alertkit._errors import RuleError
+
 from .conditions import Condition
 from .labels import Labels
 from .model import EvalMode, NoDataPolicy, Severity
@@ -22,8 +22,10 @@ _RULE_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_:.\-]*\Z")
 
 def _name(value: object) -> str:
     if not isinstance(value, str) or not _RULE_NAME.match(value):
-        raise RuleError(f"rule name {value!r} is not valid (expected a letter or _, then "
-                        f"letters, digits, _ : . -)")
+        raise RuleError(
+            f"rule name {value!r} is not valid (expected a letter or _, then "
+            f"letters, digits, _ : . -)"
+        )
     return value
 
 
@@ -37,18 +39,16 @@ def _optional_condition(value: object) -> Condition | None:
     return None if value is None else _condition(value)
 
 
-def _duration(field: str) -> Any:
-    def convert(value: DurationLike) -> float:
-        return parse_duration(value, field=field)
-
-    return convert
+def _for(value: DurationLike) -> float:
+    return parse_duration(value, field="for")
 
 
-def _optional_duration(field: str) -> Any:
-    def convert(value: DurationLike | None) -> float | None:
-        return None if value is None else parse_duration(value, field=field, allow_zero=False)
+def _keep_firing_for(value: DurationLike) -> float:
+    return parse_duration(value, field="keep_firing_for")
 
-    return convert
+
+def _stale_after(value: DurationLike | None) -> float | None:
+    return None if value is None else parse_duration(value, field="stale_after", allow_zero=False)
 
 
 def _severity(value: Severity | str | int) -> Severity:
@@ -59,8 +59,9 @@ def _severity(value: Severity | str | int) -> Severity:
             return Severity[value.upper()]
         except KeyError:
             pass
-    raise RuleError(f"severity {value!r} is not one of "
-                    f"{', '.join(s.name.lower() for s in Severity)}")
+    raise RuleError(
+        f"severity {value!r} is not one of {', '.join(s.name.lower() for s in Severity)}"
+    )
 
 
 def _labels(value: Mapping[str, str]) -> Labels:
@@ -104,18 +105,16 @@ class Rule:
 
     name: str = attrs.field(converter=_name)
     condition: Condition = attrs.field(converter=_condition)
-    for_: float = attrs.field(default=0.0, converter=_duration("for"))
-    keep_firing_for: float = attrs.field(default=0.0, converter=_duration("keep_firing_for"))
+    for_: float = attrs.field(default=0.0, converter=_for)
+    keep_firing_for: float = attrs.field(default=0.0, converter=_keep_firing_for)
     recovery: Condition | None = attrs.field(default=None, converter=_optional_condition)
     severity: Severity = attrs.field(default=Severity.MEDIUM, converter=_severity)
     labels: Labels = attrs.field(factory=Labels, converter=_labels)
     annotations: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
-    stale_after: float | None = attrs.field(default=None,
-                                            converter=_optional_duration("stale_after"))
+    stale_after: float | None = attrs.field(default=None, converter=_stale_after)
     no_data: NoDataPolicy = attrs.field(default=NoDataPolicy.OK, converter=_no_data)
     mode: EvalMode | None = attrs.field(default=None, converter=_mode)
     templates: AnnotationTemplates = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "templates", AnnotationTemplates(self.annotations,
-                                                                  rule=self.name))
+        object.__setattr__(self, "templates", AnnotationTemplates(self.annotations, rule=self.name))

@@ -23,6 +23,7 @@ __all__ = ["AlertRec", "RuleState", "SeriesData", "State"]
 SNAPSHOT_FORMAT = "alertkit.state"
 SNAPSHOT_VERSION = 1
 
+
 class SeriesData:
     """One stored series: its latest sample and who reads it."""
 
@@ -41,8 +42,7 @@ class SeriesData:
 class AlertRec:
     """The mutable record of one alert inside the state."""
 
-    __slots__ = ("active_at", "fired_at", "keep_since", "no_data", "resolved_at", "state",
-                 "value")
+    __slots__ = ("active_at", "fired_at", "keep_since", "no_data", "resolved_at", "state", "value")
 
     def __init__(self, state: AlertState, active_at: float, value: float) -> None:
         self.state = state

@@ -14,7 +14,7 @@ from decimal import Decimal
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from .._errors import TemplateError
+from alertkit._errors import TemplateError
 
 __all__ = ["AnnotationTemplates", "format_value", "humanize", "humanize_duration"]
 
@@ -50,10 +50,26 @@ def format_value(v: float) -> str:
     return f"{minus}0.{'0' * -point}{digits}"
 
 
-_SI = [(1e24, "Y"), (1e21, "Z"), (1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"),
-       (1e6, "M"), (1e3, "k")]
-_SI_SMALL = [(1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p"), (1e-15, "f"),
-             (1e-18, "a"), (1e-21, "z"), (1e-24, "y")]
+_SI = [
+    (1e24, "Y"),
+    (1e21, "Z"),
+    (1e18, "E"),
+    (1e15, "P"),
+    (1e12, "T"),
+    (1e9, "G"),
+    (1e6, "M"),
+    (1e3, "k"),
+]
+_SI_SMALL = [
+    (1e-3, "m"),
+    (1e-6, "u"),
+    (1e-9, "n"),
+    (1e-12, "p"),
+    (1e-15, "f"),
+    (1e-18, "a"),
+    (1e-21, "z"),
+    (1e-24, "y"),
+]
 
 
 def _g4(v: float) -> str:
@@ -149,11 +165,13 @@ class AnnotationTemplates:
             try:
                 self._compiled[name] = _ENV.from_string(source)
             except jinja2.TemplateSyntaxError as exc:
-                raise TemplateError(f"rule {rule}: annotation {name!r}, line {exc.lineno}: "
-                                    f"{exc.message}") from None
+                raise TemplateError(
+                    f"rule {rule}: annotation {name!r}, line {exc.lineno}: {exc.message}"
+                ) from None
 
-    def render(self, labels: Mapping[str, str], value: float, *, rule: str,
-               severity: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    def render(
+        self, labels: Mapping[str, str], value: float, *, rule: str, severity: str
+    ) -> tuple[dict[str, str], tuple[str, ...]]:
         """Return (annotations, errors); a failing template yields its source text."""
         out: dict[str, str] = {}
         errors: list[str] = []
@@ -163,8 +181,12 @@ class AnnotationTemplates:
                 out[name] = self._sources[name]
                 continue
             if context is None:
-                context = {"labels": dict(labels), "value": GoFloat(value), "rule": rule,
-                           "severity": severity}
+                context = {
+                    "labels": dict(labels),
+                    "value": GoFloat(value),
+                    "rule": rule,
+                    "severity": severity,
+                }
             try:
                 out[name] = template.render(context)
             except Exception as exc:  # any error in user code must not lose the alert

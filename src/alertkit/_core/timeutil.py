@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from .._errors import DurationError, InvalidSampleError
+from alertkit._errors import DurationError, InvalidSampleError
 
 __all__ = ["DurationLike", "TimeLike", "format_duration", "parse_duration", "to_timestamp"]
 
@@ -14,13 +14,22 @@ DurationLike = timedelta | int | float | str
 TimeLike = datetime | int | float
 
 # Prometheus' duration syntax: one or more <number><unit>, units in decreasing order.
-_UNITS = {"y": 365 * 86400.0, "w": 7 * 86400.0, "d": 86400.0, "h": 3600.0, "m": 60.0,
-          "s": 1.0, "ms": 0.001}
+_UNITS = {
+    "y": 365 * 86400.0,
+    "w": 7 * 86400.0,
+    "d": 86400.0,
+    "h": 3600.0,
+    "m": 60.0,
+    "s": 1.0,
+    "ms": 0.001,
+}
 _UNIT_ORDER = ["y", "w", "d", "h", "m", "s", "ms"]
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|y|w|d|h|m|s)")
 
 
-def parse_duration(value: DurationLike, *, field: str = "duration", allow_zero: bool = True) -> float:
+def parse_duration(
+    value: DurationLike, *, field: str = "duration", allow_zero: bool = True
+) -> float:
     """Return ``value`` as float seconds.
 
     Accepts a ``timedelta``, a number of seconds, or a Prometheus duration
@@ -40,8 +49,9 @@ def parse_duration(value: DurationLike, *, field: str = "duration", allow_zero: 
     elif isinstance(value, str):
         seconds = _parse_duration_string(value, field)
     else:
-        raise DurationError(f"{field}: {value!r} is not a duration (use seconds, a timedelta "
-                            f'or a string like "5m")')
+        raise DurationError(
+            f'{field}: {value!r} is not a duration (use seconds, a timedelta or a string like "5m")'
+        )
     if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
         raise DurationError(f"{field}: {value!r} is not a duration (must be finite and >= 0)")
     if seconds == 0 and not allow_zero:
@@ -69,8 +79,9 @@ def _parse_duration_string(text: str, field: str) -> float:
         last_rank = rank
         pos = match.end()
     if pos != len(s) or last_rank < 0:
-        raise DurationError(f'{field}: {text!r} is not a duration (expected e.g. "90s", "5m", '
-                            f'"1h30m")')
+        raise DurationError(
+            f'{field}: {text!r} is not a duration (expected e.g. "90s", "5m", "1h30m")'
+        )
     return total
 
 
@@ -95,11 +106,12 @@ def to_timestamp(value: TimeLike, *, field: str = "timestamp") -> float:
     """
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value.timestamp()
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidSampleError(f"{field}: {value!r} is not a time (use a datetime or epoch "
-                                 f"seconds)")
+        raise InvalidSampleError(
+            f"{field}: {value!r} is not a time (use a datetime or epoch seconds)"
+        )
     ts = float(value)
     if math.isnan(ts) or math.isinf(ts):
         raise InvalidSampleError(f"{field}: {value!r} is not a finite time")

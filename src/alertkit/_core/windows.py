@@ -34,7 +34,7 @@ class Agg(enum.Enum):
     @property
     def promql(self) -> str:
         if self in (Agg.RATE, Agg.INCREASE, Agg.DELTA):
-            return self.value
+            return f"{self.value}"
         return f"{self.value}_over_time"
 
 
@@ -61,8 +61,16 @@ class WindowBuf:
 
     def dump(self) -> list[Any]:
         mono = None if self.mono is None else [[t, _enc(v)] for t, v in self.mono]
-        return [list(self.ts), [_enc(v) for v in self.vs], _enc(self.fsum), self.nnan,
-                self.pinf, self.ninf, mono, _enc(self.resets)]
+        return [
+            list(self.ts),
+            [_enc(v) for v in self.vs],
+            _enc(self.fsum),
+            self.nnan,
+            self.pinf,
+            self.ninf,
+            mono,
+            _enc(self.resets),
+        ]
 
     @classmethod
     def load(cls, data: list[Any]) -> WindowBuf:
@@ -200,8 +208,14 @@ class WindowOps:
             return quantile(self.q, list(buf.vs))
         if n < 2:
             return None
-        return extrapolated_rate(buf, now - self.range, now, self.range,
-                                 is_counter=agg is not Agg.DELTA, is_rate=agg is Agg.RATE)
+        return extrapolated_rate(
+            buf,
+            now - self.range,
+            now,
+            self.range,
+            is_counter=agg is not Agg.DELTA,
+            is_rate=agg is Agg.RATE,
+        )
 
 
 def quantile(q: float, values: list[float]) -> float:
@@ -221,8 +235,9 @@ def quantile(q: float, values: list[float]) -> float:
     return values[lower] * (1 - weight) + values[upper] * weight
 
 
-def extrapolated_rate(buf: WindowBuf, start: float, end: float, range_s: float, *,
-                      is_counter: bool, is_rate: bool) -> float:
+def extrapolated_rate(
+    buf: WindowBuf, start: float, end: float, range_s: float, *, is_counter: bool, is_rate: bool
+) -> float:
     """``rate`` / ``increase`` / ``delta`` exactly as Prometheus 2.x extrapolates them."""
     ts, vs = buf.ts, buf.vs
     n = len(ts)

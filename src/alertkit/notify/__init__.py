@@ -1,0 +1,1 @@
+"""Notifiers: where alert events leave the process."""

@@ -1,0 +1,1 @@
+"""The anyio runtime: a thin driver of the pure core."""
