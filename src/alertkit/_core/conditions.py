@@ -252,7 +252,7 @@ class Absent(Condition):
         from .nodes import AbsentNode
 
         window = ctx.stale_after if self.window is None else self.window
-        return AbsentNode(ctx.absent_input(self.selector), window)
+        return AbsentNode(ctx.absent_input(self.selector, window), window)
 
     def __str__(self) -> str:
         if self.window is None:

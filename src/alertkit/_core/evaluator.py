@@ -104,6 +104,7 @@ class _CompiledRule:
         )
         self.inputs: list[Selector] = ctx.inputs
         self.absents: list[Selector] = ctx.absents
+        self.absent_windows = ctx.absent_windows
         self.slot_nodes = ctx.slot_nodes
         self.windows_by_input = ctx.windows_by_input
         self.for_ = rule.for_
@@ -133,8 +134,10 @@ class _CompiledRule:
     def window_reach(self) -> dict[str, float]:
         """How long each metric's series must be kept after their last sample."""
         reach: dict[str, float] = {}
-        for sel in [*self.inputs, *self.absents]:
+        for sel in self.inputs:
             reach[sel.metric] = max(reach.get(sel.metric, 0.0), self.stale_after)
+        for sel, window in zip(self.absents, self.absent_windows, strict=True):
+            reach[sel.metric] = max(reach.get(sel.metric, 0.0), window)
         for node in self.slot_nodes:
             if isinstance(node, WindowNode):
                 metric = self.inputs[node.index].metric

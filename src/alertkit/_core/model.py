@@ -94,21 +94,19 @@ class EvalMode(enum.Enum):
 
 
 def check_value(value: object, *, field: str = "value") -> float:
-    """Return a sample value as float; NaN and ±inf are valid, non-numbers are not."""
+    """Return a sample value as float; NaN and ±inf are valid, non-numbers are not.
+
+    Anything with ``__float__`` that is not a string or a bool is taken
+    (``Decimal``, numpy scalars...).
+    """
     if type(value) is float:
         return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        try:
-            # Decimal, numpy scalars and the like
-            if isinstance(value, str | bytes) or not hasattr(value, "__float__"):
-                raise TypeError
-            return float(value)  # type: ignore[arg-type,unused-ignore]
-        except (TypeError, ValueError, OverflowError):
-            raise InvalidSampleError(f"{field}: {value!r} is not a number") from None
+    if isinstance(value, bool | str | bytes) or not hasattr(value, "__float__"):
+        raise InvalidSampleError(f"{field}: {value!r} is not a number")
     try:
         return float(value)
-    except OverflowError:
-        raise InvalidSampleError(f"{field}: {value!r} does not fit a float") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidSampleError(f"{field}: {value!r} is not a number") from None
 
 
 def _labels(value: Mapping[str, str] | None) -> Labels:

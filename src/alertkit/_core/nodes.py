@@ -70,6 +70,7 @@ class CompileContext:
         self.mode = mode
         self.inputs: list[Selector] = []
         self.absents: list[Selector] = []
+        self.absent_windows: list[float] = []  # the longest window per absent input
         self.slot_nodes: list[Any] = []  # nodes with per-track state, by slot
         self.windows_by_input: dict[int, list[WindowNode]] = {}
 
@@ -80,10 +81,13 @@ class CompileContext:
         self.inputs.append(selector)
         return len(self.inputs) - 1
 
-    def absent_input(self, selector: Selector) -> int:
+    def absent_input(self, selector: Selector, window: float) -> int:
         if selector in self.absents:
-            return self.absents.index(selector)
+            index = self.absents.index(selector)
+            self.absent_windows[index] = max(self.absent_windows[index], window)
+            return index
         self.absents.append(selector)
+        self.absent_windows.append(window)
         return len(self.absents) - 1
 
     def slot(self, node: Any) -> int:
