@@ -55,11 +55,13 @@ __all__ = ["Evaluator", "IngestReport", "Rejection", "SeriesHandle"]
 
 NO_EVENTS: tuple[AlertEvent, ...] = ()
 _INF = math.inf
+_NO_AUX: list[Any] = []  # shared by tracks of rules without per-track state; never mutated
 _INACTIVE = AlertState.INACTIVE
 _PENDING = AlertState.PENDING
 _FIRING = AlertState.FIRING
 
-Sub = Callable[[float, float, float], Sequence[AlertEvent]]
+# A series subscriber: (fn, track, arg), called as fn(track, arg, t, v, now).
+Sub = tuple[Callable[..., Sequence[AlertEvent]], Track, Any]
 
 
 @attrs.frozen
@@ -125,6 +127,14 @@ class _CompiledRule:
             and isinstance(self.cond, ThresholdNode)
             and isinstance(self.cond.source, InstantNode)
         )
+        if self.fast:
+            assert isinstance(self.cond, ThresholdNode)
+            self.cmp = self.cond.cmp
+            self.threshold = self.cond.threshold
+        # Bound once: every subscriber of this rule shares these method objects.
+        self.on_fast = self._on_fast
+        self.on_push = self._on_push
+        self.on_feed = self._on_feed
         self.signature = repr((rule.condition, rule.recovery, self.mode, self.stale_after))
         extra = dict(rule.labels)
         extra.setdefault("severity", self.severity)
@@ -147,7 +157,8 @@ class _CompiledRule:
     # -- tracks ------------------------------------------------------------------------
 
     def new_track(self, labels: Labels) -> Track:
-        return Track(labels, len(self.inputs), [n.new_aux() for n in self.slot_nodes])
+        aux = [n.new_aux() for n in self.slot_nodes] if self.slot_nodes else _NO_AUX
+        return Track(labels, len(self.inputs), aux)
 
     def identity(self, track: Track) -> tuple[Labels, str]:
         ident = track.identity
@@ -157,59 +168,56 @@ class _CompiledRule:
         return ident
 
     def make_sub(self, track: Track, indexes: list[int], ctx: EvalContext) -> Sub | None:
+        """What a new sample of a series read by ``indexes`` of this track must run.
+
+        A subscriber is ``(fn, track, arg)``, called as ``fn(track, arg, t, v, now)``;
+        ``fn`` is one bound method per rule, so a series costs a tuple, not a closure.
+        """
         windows = [(w.ops.add, w.slot) for i in indexes for w in self.windows_by_input.get(i, ())]
-        aux = track.aux
-        trigger = indexes[0]
         if self.fast:
-            return self._fast_sub(track, trigger, ctx)
+            return (self.on_fast, track, None)
         if self.push:
-            cond, step = self.cond, self.step
-
-            def sub(t: float, v: float, now: float) -> Sequence[AlertEvent]:
-                for add, slot in windows:
-                    add(aux[slot], t, v)
-                return step(track, now, cond.eval(track, now, trigger, ctx), trigger, ctx)
-
-            return sub
+            return (self.on_push, track, (windows, indexes[0], ctx))
         if windows:
-
-            def feed(t: float, v: float, now: float) -> Sequence[AlertEvent]:
-                for add, slot in windows:
-                    add(aux[slot], t, v)
-                return NO_EVENTS
-
-            return feed
+            return (self.on_feed, track, windows)
         return None
 
-    def _fast_sub(self, track: Track, trigger: int, ctx: EvalContext) -> Sub:
-        # The hot path of the most common rule (instant value vs threshold, evaluated
-        # at every sample): no allocation and no call beyond the comparison unless
-        # the alert's state changes.
-        assert isinstance(self.cond, ThresholdNode)
-        cmp = self.cond.cmp
-        threshold = self.cond.threshold
-        stale = self.stale_after
-        step = self.step
-
-        def sub(t: float, v: float, now: float) -> Sequence[AlertEvent]:
-            if t is not now and now - t > stale:  # a late sample, already stale at `now`
-                return step(track, now, None, trigger, ctx)
-            a = track.alert
-            if cmp(v, threshold):
-                if a is not None and a.state is _FIRING and a.keep_since is None and not a.no_data:
-                    a.value = v
-                    return NO_EVENTS
-                return step(track, now, v, trigger, ctx)
-            if a is None or a.state is _INACTIVE:
+    def _on_fast(self, track: Track, arg: object, t: float, v: float,
+                 now: float) -> Sequence[AlertEvent]:
+        # The hot path of the most common rule (instant value vs threshold, evaluated at
+        # every sample): no allocation and one call, the comparison, unless the alert's
+        # state changes.
+        if t is not now and now - t > self.stale_after:  # a late sample, already stale
+            return self.step(track, now, None, -1, None)
+        a = track.alert
+        if self.cmp(v, self.threshold):
+            if a is not None and a.state is _FIRING and a.keep_since is None and not a.no_data:
+                a.value = v
                 return NO_EVENTS
-            return step(track, now, NO_MATCH, trigger, ctx)
+            return self.step(track, now, v, -1, None)
+        if a is None or a.state is _INACTIVE:
+            return NO_EVENTS
+        return self.step(track, now, NO_MATCH, -1, None)
 
-        return sub
+    def _on_push(self, track: Track, arg: tuple[list[tuple[Any, int]], int, EvalContext],
+                 t: float, v: float, now: float) -> Sequence[AlertEvent]:
+        windows, trigger, ctx = arg
+        aux = track.aux
+        for add, slot in windows:
+            add(aux[slot], t, v)
+        return self.step(track, now, self.cond.eval(track, now, trigger, ctx), trigger, ctx)
+
+    def _on_feed(self, track: Track, windows: list[tuple[Any, int]], t: float, v: float,
+                 now: float) -> Sequence[AlertEvent]:
+        aux = track.aux
+        for add, slot in windows:
+            add(aux[slot], t, v)
+        return NO_EVENTS
 
     # -- the state machine ---------------------------------------------------------------
 
     def step(
-        self, track: Track, now: float, r: Result, trigger: int, ctx: EvalContext
+        self, track: Track, now: float, r: Result, trigger: int, ctx: EvalContext | None
     ) -> Sequence[AlertEvent]:
         """Apply one evaluation outcome to the track's alert; return the events."""
         a = track.alert
@@ -242,6 +250,7 @@ class _CompiledRule:
             track.alert = None
             return [self.event(EventKind.CANCELLED, track, a, now)]
         if self.recovery is not None and not no_data:
+            assert ctx is not None  # only the fast path passes None, and it has no recovery
             recovered = self.recovery.eval(track, now, trigger, ctx)
             if recovered is NO_MATCH:  # between the two thresholds: still firing
                 a.keep_since = None
@@ -287,9 +296,9 @@ class SeriesHandle:
     :meth:`Evaluator.handle`.
     """
 
-    __slots__ = ("_evaluator", "_one", "_series", "_state")
+    __slots__ = ("_arg", "_evaluator", "_fn", "_series", "_state", "_track")
 
-    _one: Sub | None
+    _fn: Callable[..., Sequence[AlertEvent]] | None
     _series: SeriesData
 
     def __init__(self, evaluator: Evaluator, state: State, series: SeriesData) -> None:
@@ -300,8 +309,11 @@ class SeriesHandle:
     def _bind(self, series: SeriesData) -> None:
         self._series = series
         # A series' subscribers are fixed when it is created: the common case of
-        # exactly one is called directly.
-        self._one = series.subs[0] if len(series.subs) == 1 else None
+        # exactly one is unpacked here, so observing touches as few objects as possible.
+        if len(series.subs) == 1:
+            self._fn, self._track, self._arg = series.subs[0]
+        else:
+            self._fn = None
 
     @property
     def metric(self) -> str:
@@ -329,12 +341,12 @@ class SeriesHandle:
             state.now = now = timestamp
         else:
             now = state.now
-        one = self._one
-        if one is not None:
-            return one(timestamp, value, now)
+        fn = self._fn
+        if fn is not None:
+            return fn(self._track, self._arg, timestamp, value, now)
         out: Sequence[AlertEvent] = NO_EVENTS
-        for sub in s.subs:
-            events = sub(timestamp, value, now)
+        for fn, track, arg in s.subs:
+            events = fn(track, arg, timestamp, value, now)
             if events:
                 out = events if not out else [*out, *events]
         return out

@@ -12,6 +12,7 @@ import attrs
 from alertkit._errors import InvalidSampleError
 
 from .labels import Labels, check_metric_name
+from .templates import format_value
 from .timeutil import TimeLike, to_timestamp
 
 __all__ = [
@@ -208,7 +209,8 @@ class AlertEvent:
         return datetime.fromtimestamp(self.at, tz=UTC)
 
     def __str__(self) -> str:
+        at = self.at_dt.isoformat(timespec="milliseconds" if self.at % 1 else "seconds")
         return (
-            f"{self.kind.value:9} {self.alert.rule}{self.alert.labels} "
-            f"value={self.alert.value:g} at={self.at:g}"
+            f"{at.replace('+00:00', 'Z')} {self.kind.value:9} {self.alert.rule}"
+            f"{self.alert.labels} value={format_value(self.alert.value)}"
         )

@@ -34,8 +34,8 @@ class SeriesData:
         self.labels = labels
         self.last_t = -math.inf
         self.last_v = math.nan
-        # Called with (t, v, now) for each sample; returns the events it caused.
-        self.subs: list[Callable[[float, float, float], Any]] = []
+        # (fn, track, arg) per reader: fn(track, arg, t, v, now) -> events it caused.
+        self.subs: list[tuple[Callable[..., Any], Any, Any]] = []
         self.alive = True  # False once garbage-collected; handles then re-attach
 
 
