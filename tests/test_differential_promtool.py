@@ -36,7 +36,7 @@ def conditions(draw: st.DrawFn) -> ak.Condition:
         return ak.Threshold("m", op, draw(st.integers(0, 10)))
     if kind == "absent":
         return ak.Absent(ak.Selector("m", {"host": "a"}))
-    rng = draw(st.sampled_from(["2m", "3m", "5m"]))
+    rng = draw(st.sampled_from(["2m", "3m", "5m", "10m"]))
     # Thresholds off the grid of easy averages, so float rounding cannot decide a comparison.
     threshold = draw(st.integers(0, 10)) + 0.37
     if kind == "quantile":
@@ -47,7 +47,7 @@ def conditions(draw: st.DrawFn) -> ak.Condition:
 
 @st.composite
 def cases(draw: st.DrawFn) -> tuple[ak.Rule, list[OracleSeries], int]:
-    steps = draw(st.integers(3, 16))
+    steps = draw(st.integers(3, 16))  # evaluations run 12 steps past the data
     hosts = draw(st.sampled_from([["a"], ["a", "b"]]))
     series = [OracleSeries("m", {"host": h}, draw(st.lists(VALUE, min_size=steps,
                                                            max_size=steps)))
@@ -55,7 +55,7 @@ def cases(draw: st.DrawFn) -> tuple[ak.Rule, list[OracleSeries], int]:
     rule = ak.Rule(name="Diff", condition=draw(conditions()),
                    for_=draw(st.sampled_from([0, 60, 90, 120, 300])),
                    keep_firing_for=draw(st.sampled_from([0, 0, 60, 180])))
-    return rule, series, steps + 7  # evaluate past the data: staleness and absence
+    return rule, series, steps + 12  # past the data: staleness, absence, long windows
 
 
 def alertkit_timeline(rule: ak.Rule, series: list[OracleSeries],

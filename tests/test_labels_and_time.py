@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import math
 import pickle
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -44,7 +44,7 @@ def test_format_duration_round_trips(ms: int) -> None:
 
 
 def test_times_accept_datetimes_and_epoch_seconds() -> None:
-    aware = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    aware = datetime(2024, 1, 1, tzinfo=UTC)
     assert ak.to_timestamp(aware) == 1704067200.0
     assert ak.to_timestamp(datetime(2024, 1, 1)) == 1704067200.0  # naive means UTC
     assert ak.to_timestamp(5) == 5.0
@@ -110,7 +110,7 @@ def test_bad_metric_names(bad: object) -> None:
 
 
 def test_sample_validates_at_the_edge() -> None:
-    s = ak.Sample.of("cpu", 5, datetime(2024, 1, 1, tzinfo=timezone.utc), host="a")
+    s = ak.Sample.of("cpu", 5, datetime(2024, 1, 1, tzinfo=UTC), host="a")
     assert s.value == 5.0 and s.timestamp == 1704067200.0 and s.labels == {"host": "a"}
     assert math.isnan(ak.Sample("cpu", math.nan, 0).value)
     for bad in ["5", None, True, object()]:

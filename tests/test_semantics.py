@@ -507,3 +507,27 @@ def test_humanize_duration() -> None:
     assert ak.humanize_duration(90061) == "1d 1h 1m 1s"
     assert ak.humanize_duration(0.25) == "250ms"
     assert ak.humanize_duration(42) == "42s"
+
+
+def test_unless_style_not_fires_when_the_suppressor_is_missing() -> None:
+    rule = ak.Rule(name="A", condition=ak.All(ak.Threshold("cpu", ">", 80),
+                                              ak.Not(ak.Threshold("maintenance", "==", 1))))
+    ev = tick_ev(rule)
+    events = replay(ev, series("cpu", [90, 90, 90], host="a") +
+                    series("maintenance", [None, 1, 0], host="a"), ticks(120))
+    assert kinds(events) == [(0, "firing"), (60, "resolved"), (120, "firing")]
+
+
+def test_long_windows_outlive_stale_after() -> None:
+    # avg_over_time(x[10m]) keeps output for 10 minutes after the last sample, as PromQL.
+    ev = tick_ev(ak.Rule(name="A", condition=ak.Threshold(ak.avg_over_time("x", "10m"), ">", 1)))
+    events = replay(ev, series("x", [5]), ticks(720))
+    assert kinds(events) == [(0, "firing"), (660, "resolved")]
+
+
+def test_no_data_alert_also_covers_not_over_a_vanished_series() -> None:
+    ev = tick_ev(ak.Rule(name="A", condition=ak.Not(ak.Threshold("up", "==", 0)),
+                         no_data="alert"))
+    events = replay(ev, series("up", [1, 1]), ticks(480))
+    assert kinds(events) == [(0, "firing")]  # up != 0 holds; then no data keeps it firing
+    assert not events[0].alert.no_data

@@ -44,7 +44,6 @@ from .nodes import (
     Result,
     ThresholdNode,
     Track,
-    WindowNode,
 )
 from .rules import Rule
 from .state import SNAPSHOT_FORMAT, SNAPSHOT_VERSION, AlertRec, RuleState, SeriesData, State
@@ -108,7 +107,8 @@ class _CompiledRule:
         self.absents: list[Selector] = ctx.absents
         self.absent_windows = ctx.absent_windows
         self.slot_nodes = ctx.slot_nodes
-        self.windows_by_input = ctx.windows_by_input
+        self.feeds_by_input = ctx.feeds_by_input
+        self.input_reach = ctx.input_reach
         self.for_ = rule.for_
         self.keep = rule.keep_firing_for
         self.no_data = rule.no_data
@@ -144,15 +144,20 @@ class _CompiledRule:
     def window_reach(self) -> dict[str, float]:
         """How long each metric's series must be kept after their last sample."""
         reach: dict[str, float] = {}
-        for sel in self.inputs:
-            reach[sel.metric] = max(reach.get(sel.metric, 0.0), self.stale_after)
-        for sel, window in zip(self.absents, self.absent_windows, strict=True):
-            reach[sel.metric] = max(reach.get(sel.metric, 0.0), window)
-        for node in self.slot_nodes:
-            if isinstance(node, WindowNode):
-                metric = self.inputs[node.index].metric
-                reach[metric] = max(reach[metric], node.ops.range)
+        pairs = [
+            *zip(self.inputs, self.input_reach, strict=True),
+            *zip(self.absents, self.absent_windows, strict=True),
+        ]
+        for sel, seconds in pairs:
+            reach[sel.metric] = max(reach.get(sel.metric, 0.0), seconds)
         return reach
+
+    def has_data(self, track: Track, now: float) -> bool:
+        """Whether any input series of the track still has a sample within its reach."""
+        for series, reach in zip(track.inputs, self.input_reach, strict=True):
+            if series is not None and series.last_t >= now - reach:
+                return True
+        return not self.inputs  # a rule that reads no series (absence only) always has data
 
     # -- tracks ------------------------------------------------------------------------
 
@@ -173,17 +178,18 @@ class _CompiledRule:
         A subscriber is ``(fn, track, arg)``, called as ``fn(track, arg, t, v, now)``;
         ``fn`` is one bound method per rule, so a series costs a tuple, not a closure.
         """
-        windows = [(w.ops.add, w.slot) for i in indexes for w in self.windows_by_input.get(i, ())]
+        feeds = [(n.feed, n.slot) for i in indexes for n in self.feeds_by_input.get(i, ())]
         if self.fast:
             return (self.on_fast, track, None)
         if self.push:
-            return (self.on_push, track, (windows, indexes[0], ctx))
-        if windows:
-            return (self.on_feed, track, windows)
+            return (self.on_push, track, (feeds, indexes[0], ctx))
+        if feeds:
+            return (self.on_feed, track, feeds)
         return None
 
-    def _on_fast(self, track: Track, arg: object, t: float, v: float,
-                 now: float) -> Sequence[AlertEvent]:
+    def _on_fast(
+        self, track: Track, arg: object, t: float, v: float, now: float
+    ) -> Sequence[AlertEvent]:
         # The hot path of the most common rule (instant value vs threshold, evaluated at
         # every sample): no allocation and one call, the comparison, unless the alert's
         # state changes.
@@ -199,19 +205,26 @@ class _CompiledRule:
             return NO_EVENTS
         return self.step(track, now, NO_MATCH, -1, None)
 
-    def _on_push(self, track: Track, arg: tuple[list[tuple[Any, int]], int, EvalContext],
-                 t: float, v: float, now: float) -> Sequence[AlertEvent]:
-        windows, trigger, ctx = arg
+    def _on_push(
+        self,
+        track: Track,
+        arg: tuple[list[tuple[Any, int]], int, EvalContext],
+        t: float,
+        v: float,
+        now: float,
+    ) -> Sequence[AlertEvent]:
+        feeds, trigger, ctx = arg
         aux = track.aux
-        for add, slot in windows:
-            add(aux[slot], t, v)
+        for feed, slot in feeds:
+            feed(aux[slot], t, v)
         return self.step(track, now, self.cond.eval(track, now, trigger, ctx), trigger, ctx)
 
-    def _on_feed(self, track: Track, windows: list[tuple[Any, int]], t: float, v: float,
-                 now: float) -> Sequence[AlertEvent]:
+    def _on_feed(
+        self, track: Track, feeds: list[tuple[Any, int]], t: float, v: float, now: float
+    ) -> Sequence[AlertEvent]:
         aux = track.aux
-        for add, slot in windows:
-            add(aux[slot], t, v)
+        for feed, slot in feeds:
+            feed(aux[slot], t, v)
         return NO_EVENTS
 
     # -- the state machine ---------------------------------------------------------------
@@ -222,7 +235,9 @@ class _CompiledRule:
         """Apply one evaluation outcome to the track's alert; return the events."""
         a = track.alert
         no_data = False
-        if r is None:
+        # A match on real data is never "no data"; anything else (no output, no match,
+        # a NaN, e.g. from `not` over a vanished series) may be, when no input is fresh.
+        if (r is None or r is NO_MATCH or r != r) and not self.has_data(track, now):
             policy = self.no_data
             if policy is NoDataPolicy.KEEP:
                 return NO_EVENTS
@@ -230,6 +245,8 @@ class _CompiledRule:
                 r, no_data = math.nan, True
             else:
                 r = NO_MATCH
+        elif r is None:
+            r = NO_MATCH  # no output (too few samples, warming up): does not hold
         if r is not NO_MATCH:
             assert isinstance(r, float)
             if a is None or a.state is _INACTIVE:

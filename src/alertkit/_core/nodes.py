@@ -8,8 +8,11 @@ caller's state and snapshots with it.
 A condition node returns, for one track at time ``now``:
 
 - a float: the condition holds, with that value;
-- ``NO_MATCH``: there is data and the condition does not hold;
-- ``None``: there is no data (the rule's no-data policy decides).
+- ``NO_MATCH``: the condition does not hold;
+- ``None``: no output (no sample in reach, too few samples for a rate, a
+  detector still warming up). At the top this means "does not hold"; whether
+  the label set has *no data* at all is decided separately, from the freshness
+  of its input series (see ``CompileContext.feed``'s ``reach``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class _NoMatch:
 
 
 NO_MATCH: Final = _NoMatch()
+NAN: Final = float("nan")
 Result = float | _NoMatch | None
 
 COMPARE: dict[str, Callable[[float, float], bool]] = {
@@ -72,14 +76,28 @@ class CompileContext:
         self.absents: list[Selector] = []
         self.absent_windows: list[float] = []  # the longest window per absent input
         self.slot_nodes: list[Any] = []  # nodes with per-track state, by slot
-        self.windows_by_input: dict[int, list[WindowNode]] = {}
+        self.feeds_by_input: dict[int, list[Any]] = {}  # nodes that see every sample
+        self.input_reach: list[float] = []  # how long a sample of each input matters
 
     def track_input(self, selector: Selector) -> int:
         """Index of ``selector`` in ``track.inputs`` (series whose labels make tracks)."""
         if selector in self.inputs:
             return self.inputs.index(selector)
         self.inputs.append(selector)
+        self.input_reach.append(self.stale_after)
         return len(self.inputs) - 1
+
+    def feed(self, index: int, node: Any, *, reach: float) -> int:
+        """Subscribe ``node`` to every sample of input ``index``; return its state slot.
+
+        The node must have ``feed(aux, t, v)``, ``new_aux()``, ``dump_aux(aux)`` and
+        ``load_aux(data)``. ``reach`` is how long after its last sample a series still
+        gives this node output (a window's range): the series is kept that long, and a
+        label set counts as having data while any input is within its reach.
+        """
+        self.feeds_by_input.setdefault(index, []).append(node)
+        self.input_reach[index] = max(self.input_reach[index], reach)
+        return self.slot(node)
 
     def absent_input(self, selector: Selector, window: float) -> int:
         if selector in self.absents:
@@ -138,14 +156,14 @@ class InstantNode(ValueNode):
 
 
 class WindowNode(ValueNode):
-    __slots__ = ("index", "inputs", "ops", "slot")
+    __slots__ = ("feed", "index", "inputs", "ops", "slot")
 
     def __init__(self, window: Window, ctx: CompileContext) -> None:
         self.index = ctx.track_input(window.selector)
         self.inputs = frozenset({self.index})
         self.ops = WindowOps(window.agg, window.range, window.q)
-        self.slot = ctx.slot(self)
-        ctx.windows_by_input.setdefault(self.index, []).append(self)
+        self.feed = self.ops.add
+        self.slot = ctx.feed(self.index, self, reach=window.range)
 
     def new_aux(self) -> WindowBuf:
         return self.ops.new()
@@ -244,10 +262,9 @@ class NotNode(CondNode):
         self.inputs = part.inputs
 
     def eval(self, track: Track, now: float, trigger: int, ctx: EvalContext) -> Result:
+        # Like PromQL's `unless`: a part with no output does not suppress.
         r = self.part.eval(track, now, trigger, ctx)
-        if r is None:
-            return None
-        return float("nan") if r is NO_MATCH else NO_MATCH
+        return NAN if r is None or r is NO_MATCH else NO_MATCH
 
 
 class ConsecutiveNode(CondNode):
@@ -280,15 +297,13 @@ class ConsecutiveNode(CondNode):
 
     def eval(self, track: Track, now: float, trigger: int, ctx: EvalContext) -> Result:
         r = self.part.eval(track, now, trigger, ctx)
-        if r is None:
-            return None
         aux = track.aux[self.slot]
         advance = trigger < 0 if self.tick_mode else trigger in self.inputs
         if advance:
-            hit = r is not NO_MATCH
+            hit = r is not NO_MATCH and r is not None
             aux[0] = ((aux[0] << 1) | hit) & self.mask
             if hit:
                 aux[1] = r
         if aux[0].bit_count() >= self.k:
-            return r if r is not NO_MATCH else aux[1]
+            return aux[1] if r is NO_MATCH or r is None else r
         return NO_MATCH
