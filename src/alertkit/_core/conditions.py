@@ -20,8 +20,9 @@ import attrs
 
 from alertkit._errors import RuleError
 
+from .functions import Function, Param, RangeArg, register, render_arg, render_call
 from .labels import Matcher, Selector
-from .timeutil import DurationLike, format_duration, parse_duration
+from .timeutil import DurationLike, parse_duration
 from .windows import Agg
 
 if TYPE_CHECKING:
@@ -155,10 +156,10 @@ class Window(ValueExpr):
         return WindowNode(self, ctx)
 
     def __str__(self) -> str:
-        rng = format_duration(self.range)
+        arg = RangeArg(self.selector, self.range)
         if self.agg is Agg.QUANTILE:
-            return f"quantile_over_time({self.q!r}, {self.selector}[{rng}])"
-        return f"{self.agg.promql}({self.selector}[{rng}])"
+            return render_call("quantile_over_time", self.q, arg)
+        return render_call(self.agg.promql, arg)
 
 
 def _window_helper(agg: Agg) -> typing.Any:
@@ -228,7 +229,7 @@ class Threshold(Condition):
         return ThresholdNode(self.value._compile(ctx), self.op, self.threshold)
 
     def __str__(self) -> str:
-        return f"{self.value} {self.op} {self.threshold!r}"
+        return f"{self.value} {self.op} {render_arg('number', self.threshold)}"
 
 
 def _absent_window(value: DurationLike | None) -> float | None:
@@ -256,8 +257,8 @@ class Absent(Condition):
 
     def __str__(self) -> str:
         if self.window is None:
-            return f"absent({self.selector})"
-        return f"absent_over_time({self.selector}[{format_duration(self.window)}])"
+            return render_call("absent", self.selector)
+        return render_call("absent_over_time", RangeArg(self.selector, self.window))
 
 
 def _conditions(value: tuple[typing.Any, ...]) -> tuple[Condition, ...]:
@@ -360,4 +361,62 @@ class Consecutive(Condition):
         return ConsecutiveNode(self.condition._compile(ctx), self.k, self.n, ctx)
 
     def __str__(self) -> str:
-        return f"consecutive({self.k}, {self.n}, {self.condition})"
+        return render_call("consecutive", self.condition, self.k, self.n)
+
+
+# -- the expression language's functions for these kinds ------------------------------------
+
+
+def _register_builtins() -> None:
+    rng = Param("range", "range")
+    for agg in Agg:
+        if agg is Agg.QUANTILE:
+            continue
+        register(
+            Function(
+                agg.promql,
+                "value",
+                (rng,),
+                lambda r, agg=agg: Window(agg, r.selector, r.range),
+                f"{agg.value} of each series over the window",
+            )
+        )
+    register(
+        Function(
+            "quantile_over_time",
+            "value",
+            (Param("q", "number"), rng),
+            lambda q, r: Window(Agg.QUANTILE, r.selector, r.range, q),
+            "the q-quantile (0 <= q <= 1) of each series over the window",
+        )
+    )
+    register(
+        Function(
+            "absent",
+            "condition",
+            (Param("selector", "selector"),),
+            lambda sel: Absent(sel),
+            "holds when no matching series has a sample within stale_after",
+        )
+    )
+    register(
+        Function(
+            "absent_over_time",
+            "condition",
+            (rng,),
+            lambda r: Absent(r.selector, r.range),
+            "holds when no matching series has a sample in the window",
+        )
+    )
+    register(
+        Function(
+            "consecutive",
+            "condition",
+            (Param("condition", "condition"), Param("k", "integer"), Param("n", "integer")),
+            lambda c, k, n: Consecutive(c, k, n),
+            "holds when the condition held in k of the last n evaluations",
+        )
+    )
+
+
+_register_builtins()
