@@ -204,3 +204,23 @@ async def test_fake_clock() -> None:
     assert woke == [20.0]
     await clock.sleep_until(0)  # in the past: returns at once
     assert repr(clock) == "FakeClock(20.0)"
+
+
+async def test_a_consumer_that_leaves_does_not_break_observe() -> None:
+    async with ak.Engine([ak.Rule(name="R", condition=ak.Threshold("x", ">", 1))],
+                         clock=ak.FakeClock(0.0)) as engine:
+        seen = []
+        events = engine.events()
+        async with anyio.create_task_group() as tg:
+            async def first_only() -> None:
+                async for event in events:
+                    seen.append(event.kind.value)
+                    break
+
+            tg.start_soon(first_only)
+            await anyio.wait_all_tasks_blocked()
+            engine.observe("x", 5, 1.0)
+        await events.aclose()  # type: ignore[attr-defined]
+        engine.observe("x", 0, 2.0)
+        engine.observe("x", 5, 3.0)
+    assert seen == ["firing"]

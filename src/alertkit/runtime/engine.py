@@ -155,9 +155,13 @@ class Engine:
                     log.exception("notifier %r failed on %d event(s)", notifier, len(batch))
 
     def _emit(self, events: Sequence[AlertEvent]) -> None:
-        for stream in self._subscribers:
-            for event in events:
-                stream.send_nowait(event)
+        for stream in list(self._subscribers):
+            try:
+                for event in events:
+                    stream.send_nowait(event)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                # The consumer left its `async for` loop: that subscription is over.
+                self._subscribers.remove(stream)
         if self.notifiers:
             self._outbox.extend(events)
             if self._wake is not None:
@@ -205,14 +209,14 @@ class Engine:
 
     # -- output --------------------------------------------------------------------------
 
-    async def events(self, *, buffer: float = math.inf) -> AsyncIterator[AlertEvent]:
+    async def events(self) -> AsyncIterator[AlertEvent]:
         """Yield every event from now on, until the Engine closes.
 
-        Each call is its own subscription. The buffer is unbounded by default
-        so that no event is lost; give ``buffer`` to bound it, and a full
-        buffer then raises ``anyio.WouldBlock`` at the producer.
+        Each call is its own subscription with an unbounded buffer, so that no
+        event is lost and ``observe`` never blocks; a consumer that stops
+        iterating ends its subscription.
         """
-        send, receive = anyio.create_memory_object_stream[AlertEvent](buffer)
+        send, receive = anyio.create_memory_object_stream[AlertEvent](math.inf)
         self._subscribers.append(send)
         try:
             async with receive:
