@@ -162,3 +162,10 @@ def test_corrupt_snapshots(ev: ak.Evaluator) -> None:
     for data, message in cases:
         with pytest.raises(ak.SnapshotError, match=message):
             ev.restore(data)
+
+
+def test_keyword_matcher_must_match_its_keyword() -> None:
+    with pytest.raises(ak.RuleError, match="keyword foo= was given a matcher for label 'code'"):
+        ak.rate("x", "5m", foo=ak.Matcher("code", "=~", "5.."))
+    assert ak.rate("x", "5m", code=ak.Matcher("code", "=~", "5..")).selector.matchers == (
+        ak.Matcher("code", "=~", "5.."),)

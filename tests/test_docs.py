@@ -7,10 +7,11 @@ may use what an earlier one defined.
 
 Conventions for writers:
 
-- Mark a block that must not run with the ``norun`` option:
-  ```` ```python norun ````. (pymdownx.superfences only accepts options
-  that are plain words, so ``no-run`` would break the rendering.) Use it
-  for fragments that need a real network, a real clock or a framework.
+- Mark a block that must not run with ``no-run`` after the language:
+  ```` ```python no-run ````. Use it for fragments that need a real
+  network, a real clock, signals or a framework. (mkdocs.yml sets
+  pymdownx.superfences' ``relaxed_headers`` so that the marker does not
+  stop the block from rendering as Python.)
 - Other languages (``text``, ``pycon``, ``toml``...) are never run.
 - Async examples define ``async def main(): ...`` and end with
   ``anyio.run(main)`` inside the block; the runner itself is synchronous.
@@ -31,10 +32,10 @@ from typing import NamedTuple
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = sorted((ROOT / "docs").glob("**/*.md")) + [ROOT / "README.md"]
+PAGES = [*sorted((ROOT / "docs").glob("**/*.md")), ROOT / "README.md"]
 
 RUN_LANGUAGES = {"python", "py"}
-NO_RUN = "norun"
+NO_RUN = "no-run"
 
 # An opening fence: indent, ``` or ~~~ (3 or more), then the info string.
 _OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\n]*)$")
@@ -42,12 +43,12 @@ _OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`
 
 class Block(NamedTuple):
     line: int  # 1-based line number of the first line of code in the page
-    info: str  # the fence's info string, e.g. "python norun"
+    info: str  # the fence's info string, e.g. "python no-run"
     code: str
 
     @property
     def runs(self) -> bool:
-        words = self.info.replace("{", " ").replace("}", " ").replace(".", " ").split()
+        words = self.info.split()
         return bool(words) and words[0] in RUN_LANGUAGES and NO_RUN not in words[1:]
 
 
@@ -78,23 +79,44 @@ def _page_id(page: Path) -> str:
     return page.relative_to(ROOT).as_posix()
 
 
-def test_the_parser_finds_blocks_and_honours_norun() -> None:
+def test_the_parser_finds_blocks_and_honours_no_run() -> None:
     text = (
         "intro\n```python\nx = 1\n```\n"
         "````markdown\n```python\nnot = a block of its own\n```\n````\n"
-        "```python norun\nraise SystemExit\n```\n"
+        "```python no-run\nraise SystemExit\n```\n"
         "!!! note\n    ```py\n    y = 2\n    ```\n"
         "```text\nz\n```\n"
     )
     blocks = fenced_blocks(text)
-    assert [(b.line, b.runs) for b in blocks] == [(3, True), (6, False), (11, False),
-                                                 (15, True), (18, False)]
+    assert [(b.line, b.runs) for b in blocks] == [
+        (3, True),
+        (6, False),
+        (11, False),
+        (15, True),
+        (18, False),
+    ]
     assert blocks[3].code == "y = 2\n"
 
 
 def test_the_docs_have_examples() -> None:
-    assert sum(b.runs for page in PAGES if page.exists()
-               for b in fenced_blocks(page.read_text(encoding="utf-8"))) > 20
+    assert (
+        sum(
+            b.runs
+            for page in PAGES
+            if page.exists()
+            for b in fenced_blocks(page.read_text(encoding="utf-8"))
+        )
+        > 20
+    )
+
+
+def test_the_api_reference_lists_every_public_name() -> None:
+    import alertkit
+
+    api = (ROOT / "docs" / "reference" / "api.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^::: alertkit\.(\w+)\s*$", api, re.MULTILINE))
+    assert sorted(set(alertkit.__all__) - documented) == [], "add them to docs/reference/api.md"
+    assert sorted(documented - set(alertkit.__all__)) == [], "not public (any more)"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)

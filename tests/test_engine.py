@@ -224,3 +224,25 @@ async def test_a_consumer_that_leaves_does_not_break_observe() -> None:
         engine.observe("x", 0, 2.0)
         engine.observe("x", 5, 3.0)
     assert seen == ["firing"]
+
+
+async def test_events_subscription_starts_at_the_call() -> None:
+    async with ak.Engine([ak.Rule(name="R", condition=ak.Threshold("x", ">", 1))],
+                         clock=ak.FakeClock(0.0)) as engine:
+        async with engine.events() as subscription:
+            engine.observe("x", 5, 1.0)  # before anyone iterates
+            first = await subscription.__anext__()
+    assert first.kind is ak.EventKind.FIRING
+
+
+async def test_tick_loop_catches_up_on_a_grid() -> None:
+    rule = ak.Rule(name="C", condition=ak.Consecutive(ak.Threshold("x", ">", 1), 3),
+                   mode="tick")
+    clock = ak.FakeClock(0.0)
+    rec = Recorder()
+    async with ak.Engine([rule], notifiers=[rec], clock=clock,
+                         evaluation_interval="15s") as engine:
+        engine.observe("x", 5, 0.0)
+        clock.advance(60)  # one jump: the ticks at 15, 30 and 45 and 60 all run
+        await anyio.wait_all_tasks_blocked()
+    assert [(e.kind.value, e.at) for batch in rec.batches for e in batch] == [("firing", 45.0)]

@@ -68,10 +68,16 @@ def _selector_kw(metric: Selector | str, matchers: Mapping[str, str | Matcher]) 
     sel = _selector(metric)
     if not matchers:
         return sel
-    extra = tuple(
-        m if isinstance(m, Matcher) else Matcher(k, "=", m) for k, m in sorted(matchers.items())
-    )
+    extra = tuple(_kw_matcher(k, m) for k, m in sorted(matchers.items()))
     return Selector(sel.metric, sel.matchers + extra)
+
+
+def _kw_matcher(name: str, value: str | Matcher) -> Matcher:
+    if not isinstance(value, Matcher):
+        return Matcher(name, "=", value)
+    if value.name != name:
+        raise RuleError(f"keyword {name}= was given a matcher for label {value.name!r}")
+    return value
 
 
 class ValueExpr:
@@ -317,7 +323,9 @@ def _condition(value: object) -> Condition:
 
 @attrs.frozen
 class Not(Condition):
-    """Holds when the part has data and does not hold (value NaN)."""
+    """Holds (value NaN) when the part does not hold or has no output, like PromQL's
+    ``unless``: ``All(a, Not(b))`` is ``a unless b``. A label set whose series all went
+    stale has no data, whatever ``Not`` says (the rule's no-data policy decides)."""
 
     condition: Condition = attrs.field(converter=_condition)
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from alertkit._core.evaluator import Evaluator, IngestReport, SeriesHandle
 from alertkit._core.model import Alert, AlertEvent, EvalMode, Sample
@@ -28,7 +28,7 @@ from alertkit.notify._base import Notifier
 
 from .clock import Clock, SystemClock
 
-__all__ = ["BoundSeries", "Engine"]
+__all__ = ["BoundSeries", "Engine", "EventSubscription"]
 
 log = logging.getLogger("alertkit.engine")
 
@@ -51,6 +51,35 @@ class BoundSeries:
 
     def __repr__(self) -> str:
         return f"<BoundSeries {self._handle.metric}{self._handle.labels}>"
+
+
+class EventSubscription:
+    """An async iterator over alert events; see :meth:`Engine.events`."""
+
+    def __init__(self, receive: MemoryObjectReceiveStream[AlertEvent],
+                 unsubscribe: Callable[[], None]) -> None:
+        self._receive = receive
+        self._unsubscribe = unsubscribe
+
+    def __aiter__(self) -> EventSubscription:
+        return self
+
+    async def __anext__(self) -> AlertEvent:
+        try:
+            return await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            self._receive.close()
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        self._unsubscribe()
+        self._receive.close()
+
+    async def __aenter__(self) -> EventSubscription:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 class Engine:
@@ -99,6 +128,7 @@ class Engine:
         self._wake: anyio.Event | None = None
         self._tg: TaskGroup | None = None
         self._closed = False
+        self._grid_origin = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -106,6 +136,7 @@ class Engine:
         if self._tg is not None or self._closed:
             raise AlertkitError("an Engine can be entered once")
         self._wake = anyio.Event()
+        self._grid_origin = self.clock.now()  # now, not when the tick task first runs
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         self._tg.start_soon(self._tick_loop, name="alertkit tick loop")
@@ -131,10 +162,21 @@ class Engine:
             self._subscribers.clear()
 
     async def _tick_loop(self) -> None:
+        # Ticks sit on a grid (start + k * interval), so they do not drift with
+        # processing time; when the clock jumps (a FakeClock advanced by a minute, a
+        # suspended laptop), every missed grid tick runs, in order.
         interval = self.evaluation_interval
+        next_at = self._grid_origin + interval
+        last = -math.inf
         while True:
-            await self.clock.sleep_until(self.clock.now() + interval)
-            self.tick_now()
+            await self.clock.sleep_until(next_at)
+            now = self.clock.now()
+            while next_at <= now:
+                at = max(next_at, self.state.now)  # never before data already seen
+                if at > last:
+                    self.tick_now(at)
+                    last = at
+                next_at += interval
 
     async def _notify_loop(self) -> None:
         while True:
@@ -209,23 +251,22 @@ class Engine:
 
     # -- output --------------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[AlertEvent]:
-        """Yield every event from now on, until the Engine closes.
+    def events(self) -> EventSubscription:
+        """Every event from this call on, until the Engine closes: ``async for e in ...``.
 
-        Each call is its own subscription with an unbounded buffer, so that no
-        event is lost and ``observe`` never blocks; a consumer that stops
-        iterating ends its subscription.
+        The subscription starts when ``events()`` is called, not when iteration
+        starts, so nothing emitted in between is missed. Its buffer is
+        unbounded, so no event is lost and ``observe`` never blocks; ``aclose()``
+        (or leaving an ``async with`` block on it) ends it.
         """
         send, receive = anyio.create_memory_object_stream[AlertEvent](math.inf)
         self._subscribers.append(send)
-        try:
-            async with receive:
-                async for event in receive:
-                    yield event
-        finally:
-            if send in self._subscribers:
-                self._subscribers.remove(send)
-            send.close()
+        return EventSubscription(receive, lambda: self._unsubscribe(send))
+
+    def _unsubscribe(self, send: MemoryObjectSendStream[AlertEvent]) -> None:
+        if send in self._subscribers:
+            self._subscribers.remove(send)
+        send.close()
 
     def alerts(self, *, include_resolved: bool = False) -> list[Alert]:
         """The current pending and firing alerts."""
