@@ -1,7 +1,7 @@
 """The function table of the expression language.
 
 Every function call the expression language knows (``avg_over_time(x[5m])``,
-``absent(up)``, ``consecutive(2, 3, cpu > 85)``...) is an entry here: its name,
+``absent(up)``, ``consecutive(cpu > 85, 2, 3)``...) is an entry here: its name,
 its parameters and how to build the condition or value expression. A new
 condition kind registers its function here and renders itself (``__str__``)
 in the same spelling, so the parser and the renderer need no change and every
@@ -37,7 +37,7 @@ import attrs
 from alertkit._errors import RuleError
 
 from .labels import Selector
-from .timeutil import format_duration
+from .timeutil import format_duration, parse_duration
 
 __all__ = ["FUNCTIONS", "REQUIRED", "Function", "Param", "RangeArg", "register", "render_call"]
 
@@ -62,7 +62,7 @@ class RangeArg:
     range: float
 
     def __str__(self) -> str:
-        return f"{self.selector}[{format_duration(self.range)}]"
+        return f"{self.selector}[{render_duration(self.range)}]"
 
 
 @attrs.frozen
@@ -78,7 +78,13 @@ class Param:
 
 @attrs.frozen
 class Function:
-    """One function of the expression language."""
+    """One function of the expression language.
+
+    The parser calls ``build`` with one argument per parameter, in order, the
+    defaults of omitted optional ones filled in, each converted as the table above
+    says; an ``AlertkitError``/``ValueError``/``TypeError`` it raises becomes an
+    ``ExpressionError`` pointing at the call.
+    """
 
     name: str
     returns: Literal["value", "condition"]
@@ -106,7 +112,7 @@ def register(function: Function) -> Function:
 def render_arg(kind: ParamKind, value: Any) -> str:
     """Canonical text of one argument (what the parser reads back to an equal value)."""
     if kind == "duration":
-        return format_duration(value)
+        return render_duration(value)
     if kind == "string":
         return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
     if kind == "number":
@@ -114,6 +120,18 @@ def render_arg(kind: ParamKind, value: Any) -> str:
     if kind == "condition":
         return str(value)
     return str(value)
+
+
+def render_duration(seconds: float) -> str:
+    """``5m``, ``1h30m``; plain seconds (``0.0005``) when units would round the value.
+
+    Durations have millisecond resolution; the parser also reads a number of
+    seconds, so text always gives back the same float.
+    """
+    text = format_duration(seconds)
+    if text and parse_duration(text) == seconds:
+        return text
+    return repr(float(seconds))
 
 
 def _number(value: float) -> str:

@@ -10,6 +10,7 @@ import attrs
 from alertkit._errors import RuleError
 
 from .conditions import Condition
+from .expr import parse_condition
 from .labels import Labels
 from .model import EvalMode, NoDataPolicy, Severity
 from .templates import AnnotationTemplates
@@ -30,8 +31,10 @@ def _name(value: object) -> str:
 
 
 def _condition(value: object) -> Condition:
+    if isinstance(value, str):  # the expression language; raises ExpressionError
+        return parse_condition(value)
     if not isinstance(value, Condition):
-        raise RuleError(f"rule condition {value!r} is not a Condition")
+        raise RuleError(f"rule condition {value!r} is not a Condition (or an expression string)")
     return value
 
 
@@ -59,9 +62,8 @@ def _severity(value: Severity | str | int) -> Severity:
             return Severity[value.upper()]
         except KeyError:
             pass
-    raise RuleError(
-        f"severity {value!r} is not one of {', '.join(s.name.lower() for s in Severity)}"
-    )
+    names = ", ".join(s.name.lower() for s in sorted(Severity, reverse=True))
+    raise RuleError(f"severity {value!r} is not one of {names}")
 
 
 def _labels(value: Mapping[str, str]) -> Labels:
@@ -95,7 +97,9 @@ class Rule:
     ``>=``, before the alert fires); ``keep_firing_for`` keeps a firing alert
     firing that long after the condition stops holding; ``recovery``, when
     given, is the condition a firing alert needs before it resolves
-    (hysteresis: fire above 90, recover below 80).
+    (hysteresis: fire above 90, recover below 80). Both may be given as
+    text in the expression language (``condition="avg_over_time(cpu[5m]) > 90"``),
+    parsed by :func:`parse_condition`; bad text raises :class:`ExpressionError`.
 
     Alert labels are the series labels, overridden by ``labels``, plus
     ``alertname`` and ``severity`` (unless ``labels`` sets it).
