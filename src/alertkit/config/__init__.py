@@ -1,0 +1,1 @@
+"""Rule files: dicts, TOML and YAML with one schema and precise, line-numbered errors."""
