@@ -70,8 +70,19 @@ class EventSubscription:
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             self._receive.close()
             raise StopAsyncIteration from None
+        except BaseException:
+            # Cancelled while waiting: the consumer is going away; end the subscription
+            # now rather than leave its stream for the garbage collector.
+            self._unsubscribe()
+            self._receive.close()
+            raise
 
     async def aclose(self) -> None:
+        self._unsubscribe()
+        self._receive.close()
+
+    def __del__(self) -> None:
+        # A subscription dropped without aclose() must not leak its stream.
         self._unsubscribe()
         self._receive.close()
 
