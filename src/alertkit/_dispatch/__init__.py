@@ -1,0 +1,1 @@
+"""The pure notification pipeline: from alert events to notifications due (sans-I/O)."""
