@@ -136,11 +136,12 @@ class RetryPolicy:
                           f"{self.deadline:g}s reached")
         # random() is in [0, 1): the delay is in [0, ceiling), inside [0, cap].
         at = now + rng.random() * self.backoff_ceiling(attempt)
-        if retry_at is not None and retry_at > at:
+        if retry_at is not None:
             if retry_at > deadline_at:
                 return GiveUp(f"gave up after {attempt} attempts: the service asked to wait "
                               f"until after the deadline of {self.deadline:g}s")
-            at = retry_at
+            at = max(at, retry_at)
+        # Capping at the deadline keeps the service's wait: retry_at <= deadline_at here.
         return RetryAt(min(at, deadline_at))
 
 
