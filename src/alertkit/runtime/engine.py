@@ -7,8 +7,10 @@ subscribers (:meth:`Engine.events`) and notifiers.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
@@ -19,12 +21,20 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from alertkit._core.evaluator import Evaluator, IngestReport, SeriesHandle
+from alertkit._core.labels import Matcher
 from alertkit._core.model import Alert, AlertEvent, EvalMode, Sample
 from alertkit._core.rules import Rule
 from alertkit._core.state import State
 from alertkit._core.timeutil import DurationLike, TimeLike, parse_duration, to_timestamp
-from alertkit._errors import AlertkitError
+from alertkit._dispatch.dispatcher import Dispatcher
+from alertkit._dispatch.retry import RetryPolicy
+from alertkit._dispatch.silences import Silence
+from alertkit._dispatch.state import DispatchState
+from alertkit._errors import AlertkitError, ConfigError, SnapshotError
 from alertkit.notify._base import Notifier
+from alertkit.runtime.delivery import DeliveryOutcome, DeliveryWorker, Receiver
+from alertkit.stores.outbox import Outbox
+from alertkit.stores.sqlite import SqliteOutbox
 
 from .clock import Clock, SystemClock
 
@@ -105,6 +115,14 @@ class Engine:
       the notifiers and ends every :meth:`events` iterator.
 
     ``state`` restores a snapshot (:meth:`snapshot`) taken earlier.
+
+    The notification pipeline is optional: give a :class:`~alertkit.Dispatcher`
+    (routing, grouping, silences, inhibition) and the delivery
+    :class:`~alertkit.Receiver` of each of its receivers, and firing and
+    resolved events become notifications, sent with retries through an outbox
+    (``outbox``: an :class:`~alertkit.Outbox`, or a file path for a SQLite one
+    that survives restarts). ``notifiers`` are simpler: they get every event
+    as it happens.
     """
 
     def __init__(
@@ -118,6 +136,10 @@ class Engine:
         stale_after: DurationLike = "5m",
         resolved_retention: DurationLike = "15m",
         state: bytes | None = None,
+        dispatcher: Dispatcher | None = None,
+        receivers: Iterable[Receiver] = (),
+        outbox: Outbox | str | os.PathLike[str] | None = None,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.evaluator = Evaluator(
             rules, mode=mode, stale_after=stale_after, resolved_retention=resolved_retention
@@ -130,9 +152,24 @@ class Engine:
         self.evaluation_interval = parse_duration(
             evaluation_interval, field="evaluation_interval", allow_zero=False
         )
-        self.state: State = (
-            self.evaluator.restore(state) if state is not None else self.evaluator.new_state()
-        )
+        self.dispatcher = dispatcher
+        self._receivers = tuple(receivers)
+        if dispatcher is None and self._receivers:
+            raise ConfigError("receivers need a dispatcher to route alerts to them")
+        if dispatcher is not None:
+            known = {r.name for r in self._receivers}
+            missing = sorted(set(dispatcher.receivers) - known)
+            if missing:
+                raise ConfigError(f"the dispatcher routes to receivers with no delivery "
+                                  f"Receiver: {', '.join(missing)}")
+        self._outbox_arg = outbox
+        self._retry_policy = retry_policy
+        self.delivery: DeliveryWorker | None = None
+        self._owned_outbox: Outbox | None = None
+        self._dispatch_changed: anyio.Event | None = None
+        self.state: State
+        self.dispatch_state: DispatchState | None
+        self._restore(state)
         self.notify_failures = 0
         self._subscribers: list[MemoryObjectSendStream[AlertEvent]] = []
         self._outbox: deque[AlertEvent] = deque()
@@ -148,10 +185,20 @@ class Engine:
             raise AlertkitError("an Engine can be entered once")
         self._wake = anyio.Event()
         self._grid_origin = self.clock.now()  # now, not when the tick task first runs
+        if self.dispatcher is not None:
+            outbox = self._outbox_arg
+            if isinstance(outbox, str | os.PathLike):
+                outbox = self._owned_outbox = SqliteOutbox(outbox)
+            self.delivery = DeliveryWorker(self._receivers, outbox=outbox, clock=self.clock,
+                                           policy=self._retry_policy, on_result=self._settled)
+            await self.delivery.__aenter__()  # resumes what a previous run left pending
+            self._dispatch_changed = anyio.Event()
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         self._tg.start_soon(self._tick_loop, name="alertkit tick loop")
         self._tg.start_soon(self._notify_loop, name="alertkit notify loop")
+        if self.dispatcher is not None:
+            self._tg.start_soon(self._dispatch_loop, name="alertkit dispatch loop")
         return self
 
     async def __aexit__(
@@ -168,6 +215,13 @@ class Engine:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._deliver()  # flush: the last events still reach the notifiers
+            if self.delivery is not None:
+                # Entered before our task group, so left after it (the worker shields its
+                # own clean-up). What is not delivered now stays in the outbox.
+                await self.delivery.__aexit__(None, None, None)
+            if self._owned_outbox is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._owned_outbox.aclose()
             for stream in self._subscribers:
                 stream.close()
             self._subscribers.clear()
@@ -207,6 +261,47 @@ class Engine:
                     self.notify_failures += 1
                     log.exception("notifier %r failed on %d event(s)", notifier, len(batch))
 
+    async def _dispatch_loop(self) -> None:
+        # Sleep until the dispatcher's next timer or until new events arrive, then
+        # hand everything due to the delivery worker.
+        assert self.dispatcher is not None
+        assert self.dispatch_state is not None
+        while True:
+            self._pump()
+            changed = self._dispatch_changed = anyio.Event()
+            wake = self.dispatcher.next_wakeup(self.dispatch_state)
+            async with anyio.create_task_group() as tg:
+                if wake is not None:
+                    async def timer(at: float = wake, done: anyio.Event = changed) -> None:
+                        await self.clock.sleep_until(at)
+                        done.set()
+
+                    tg.start_soon(timer)
+                await changed.wait()
+                tg.cancel_scope.cancel()
+
+    def _pump(self) -> None:
+        assert self.dispatcher is not None
+        assert self.dispatch_state is not None
+        assert self.delivery is not None
+        due = self.dispatcher.advance(self.dispatch_state, self.clock.now())
+        if due:
+            self.delivery.submit_nowait(*due)
+
+    def _settled(self, outcome: DeliveryOutcome) -> None:
+        """The worker's final word on a notification goes back to the dispatcher."""
+        assert self.dispatcher is not None
+        assert self.dispatch_state is not None
+        if outcome.delivered:
+            self.dispatcher.delivered(self.dispatch_state, outcome.notification,
+                                      outcome.finished_at)
+        else:
+            reason = getattr(outcome.result, "reason", "")
+            self.dispatcher.failed(self.dispatch_state, outcome.notification,
+                                   outcome.finished_at, reason)
+        if self._dispatch_changed is not None:
+            self._dispatch_changed.set()
+
     def _emit(self, events: Sequence[AlertEvent]) -> None:
         for stream in list(self._subscribers):
             try:
@@ -219,6 +314,11 @@ class Engine:
             self._outbox.extend(events)
             if self._wake is not None:
                 self._wake.set()
+        if self.dispatcher is not None:
+            assert self.dispatch_state is not None
+            if self.dispatcher.apply_all(self.dispatch_state, events) and \
+                    self._dispatch_changed is not None:
+                self._dispatch_changed.set()
 
     # -- input ---------------------------------------------------------------------------
 
@@ -283,9 +383,83 @@ class Engine:
         """The current pending and firing alerts."""
         return self.evaluator.alerts(self.state, include_resolved=include_resolved)
 
+    # -- silences ------------------------------------------------------------------------
+
+    def silence(self, matchers: Iterable[Matcher | str] | Mapping[str, str], *,
+                ends_at: TimeLike | None = None, duration: DurationLike | None = None,
+                starts_at: TimeLike | None = None, created_by: str = "",
+                comment: str = "") -> Silence:
+        """Mute matching alerts until ``ends_at`` (or for ``duration``) from now."""
+        dispatcher, state = self._pipeline()
+        now = self.clock.now()
+        if (ends_at is None) == (duration is None):
+            raise ConfigError("give a silence either ends_at or duration")
+        if ends_at is None:
+            assert duration is not None
+            ends_at = now + parse_duration(duration, field="duration", allow_zero=False)
+        silence = dispatcher.create_silence(state, matchers, ends_at=ends_at, now=now,
+                                            starts_at=starts_at, created_by=created_by,
+                                            comment=comment)
+        if self._dispatch_changed is not None:
+            self._dispatch_changed.set()
+        return silence
+
+    def expire_silence(self, silence_id: str) -> Silence:
+        dispatcher, state = self._pipeline()
+        silence = dispatcher.expire_silence(state, silence_id, self.clock.now())
+        if self._dispatch_changed is not None:
+            self._dispatch_changed.set()
+        return silence
+
+    def silences(self) -> list[Silence]:
+        dispatcher, state = self._pipeline()
+        return list(dispatcher.silences(state, self.clock.now()))
+
+    def _pipeline(self) -> tuple[Dispatcher, DispatchState]:
+        if self.dispatcher is None or self.dispatch_state is None:
+            raise ConfigError("this Engine has no dispatcher (pass dispatcher= and receivers=)")
+        return self.dispatcher, self.dispatch_state
+
+    # -- state -----------------------------------------------------------------------------
+
     def snapshot(self) -> bytes:
-        """The state as versioned JSON; pass it as ``state=`` to a new Engine."""
-        return self.evaluator.snapshot(self.state)
+        """Evaluator and dispatcher state as versioned JSON; pass it as ``state=`` to a
+        new Engine. Pending deliveries live in the outbox, not here."""
+        doc: dict[str, Any] = {
+            "format": "alertkit.engine", "version": 1,
+            "evaluator": json.loads(self.evaluator.snapshot(self.state)),
+            "dispatcher": (json.loads(self.dispatcher.snapshot(self.dispatch_state))
+                           if self.dispatcher is not None and self.dispatch_state is not None
+                           else None),
+        }
+        return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+
+    def _restore(self, data: bytes | None) -> None:
+        if data is None:
+            self.state = self.evaluator.new_state()
+            self.dispatch_state = (self.dispatcher.new_state()
+                                   if self.dispatcher is not None else None)
+            return
+        try:
+            doc = json.loads(data)
+        except ValueError as exc:
+            raise SnapshotError(f"corrupt snapshot: {exc}") from None
+        if isinstance(doc, dict) and doc.get("format") == "alertkit.engine":
+            if doc.get("version") != 1:
+                raise SnapshotError(f"engine snapshot version {doc.get('version')!r} is not "
+                                    f"supported")
+            self.state = self.evaluator.restore(json.dumps(doc.get("evaluator")))
+            saved = doc.get("dispatcher")
+            if self.dispatcher is None:
+                self.dispatch_state = None
+            elif saved is None:
+                self.dispatch_state = self.dispatcher.new_state()
+            else:
+                self.dispatch_state = self.dispatcher.restore(json.dumps(saved).encode())
+        else:  # an evaluator snapshot on its own
+            self.state = self.evaluator.restore(data)
+            self.dispatch_state = (self.dispatcher.new_state()
+                                   if self.dispatcher is not None else None)
 
     def __repr__(self) -> str:
         return (
