@@ -531,3 +531,20 @@ def test_no_data_alert_also_covers_not_over_a_vanished_series() -> None:
     events = replay(ev, series("up", [1, 1]), ticks(480))
     assert kinds(events) == [(0, "firing")]  # up != 0 holds; then no data keeps it firing
     assert not events[0].alert.no_data
+
+
+@pytest.mark.parametrize(("samples", "now", "agg", "expected"), [
+    ([(0, 1e16), (30, 1.0), (60, 1.0), (90, 1.0)], 90, ak.Agg.AVG, 1.0),
+    ([(0, 0.1), (10, 0.2), (20, 0.0), (30, 0.0)], 80, ak.Agg.SUM, 0.0),
+    ([(0, 5e15), (30, 0.0), (60, 1.0), (90, 3.0)], 90, ak.Agg.INCREASE, 3.0),
+])
+def test_running_sums_stay_exact_after_a_huge_value_leaves(
+        samples: list[tuple[float, float]], now: float, agg: ak.Agg, expected: float) -> None:
+    ev = tick_ev(ak.Rule(name="A", condition=ak.Threshold(ak.Window(agg, "x", "1m"), "!=", -1)))
+    state = ev.new_state()
+    for t, v in samples:
+        ev.observe(state, "x", v, t)
+    ev.tick(state, now)
+    assert ev.alerts(state)[0].value == expected
+    # and the exactness survives a snapshot
+    assert ev.alerts(ev.restore(ev.snapshot(state)))[0].value == expected

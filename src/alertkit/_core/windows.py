@@ -47,7 +47,8 @@ _TWO_POINTS = frozenset({Agg.RATE, Agg.INCREASE, Agg.DELTA})
 class WindowBuf:
     """Samples of one series within a window, plus running aggregates."""
 
-    __slots__ = ("fsum", "mono", "ninf", "nnan", "pinf", "resets", "ts", "vs")
+    __slots__ = ("asum", "fsum", "mono", "ninf", "nnan", "peak", "pinf", "resets", "rpeak",
+                 "ts", "vs")
 
     def __init__(self) -> None:
         self.ts: deque[float] = deque()
@@ -58,6 +59,12 @@ class WindowBuf:
         self.ninf = 0
         self.mono: deque[tuple[float, float]] | None = None
         self.resets = 0.0  # sum of pre-reset values between consecutive samples
+        # For exactness after a big value leaves: the sum of the finite values'
+        # magnitudes, and the largest magnitude (of values, of resets) added since the
+        # running sums were last recomputed exactly.
+        self.asum = 0.0
+        self.peak = 0.0
+        self.rpeak = 0.0
 
     def dump(self) -> list[Any]:
         mono = None if self.mono is None else [[t, _enc(v)] for t, v in self.mono]
@@ -70,18 +77,29 @@ class WindowBuf:
             self.ninf,
             mono,
             _enc(self.resets),
+            _enc(self.asum),
+            _enc(self.peak),
+            _enc(self.rpeak),
         ]
 
     @classmethod
     def load(cls, data: list[Any]) -> WindowBuf:
         buf = cls()
-        ts, vs, fsum, buf.nnan, buf.pinf, buf.ninf, mono, resets = data
+        ts, vs, fsum, buf.nnan, buf.pinf, buf.ninf, mono, resets, asum, peak, rpeak = data
         buf.ts = deque(float(t) for t in ts)
         buf.vs = deque(_dec(v) for v in vs)
         buf.fsum = _dec(fsum)
         buf.mono = None if mono is None else deque((float(t), _dec(v)) for t, v in mono)
         buf.resets = _dec(resets)
+        buf.asum, buf.peak, buf.rpeak = _dec(asum), _dec(peak), _dec(rpeak)
         return buf
+
+
+def _exact_sum(values: list[float]) -> float:
+    try:
+        return math.fsum(values)
+    except OverflowError:  # an intermediate sum beyond the float range
+        return sum(values)
 
 
 def _enc(v: float) -> float | str:
@@ -122,12 +140,19 @@ class WindowOps:
     def add(self, buf: WindowBuf, t: float, v: float) -> None:
         vs = buf.vs
         if self.need_resets and vs and v < vs[-1]:
-            buf.resets += vs[-1]
+            r = vs[-1]
+            buf.resets += r
+            if abs(r) > buf.rpeak:
+                buf.rpeak = abs(r)
         buf.ts.append(t)
         vs.append(v)
         if self.need_sums:
             if v - v == 0.0:  # finite
                 buf.fsum += v
+                a = abs(v)
+                buf.asum += a
+                if a > buf.peak:
+                    buf.peak = a
             elif v != v:
                 buf.nnan += 1
             elif v > 0:
@@ -161,6 +186,7 @@ class WindowOps:
             if self.need_sums:
                 if v - v == 0.0:
                     buf.fsum -= v
+                    buf.asum -= abs(v)
                 elif v != v:
                     buf.nnan -= 1
                 elif v > 0:
@@ -171,8 +197,20 @@ class WindowOps:
                 buf.mono.popleft()
         if not ts:
             # Re-anchor the running sums so rounding error cannot build up forever.
-            buf.fsum = 0.0
-            buf.resets = 0.0
+            buf.fsum = buf.asum = buf.peak = buf.rpeak = buf.resets = 0.0
+            return
+        # A running sum keeps the rounding residue of the values that left it. That
+        # residue is tiny unless something much larger than what remains has passed
+        # through (a spike of 1e16 among ones): then recompute exactly, O(window), rarely.
+        if self.need_sums and buf.peak > 1024.0 * buf.asum:
+            finite = [x for x in vs if x - x == 0.0]
+            buf.fsum = _exact_sum(finite)
+            buf.asum = _exact_sum([abs(x) for x in finite])
+            buf.peak = max(map(abs, finite), default=0.0)
+        if self.need_resets and buf.rpeak > 1024.0 * abs(buf.resets):
+            pre = [a for a, b in zip(vs, list(vs)[1:]) if b < a]
+            buf.resets = _exact_sum(pre)
+            buf.rpeak = max(map(abs, pre), default=0.0)
 
     def value(self, buf: WindowBuf, now: float) -> float | None:
         """The aggregate over ``[now - range, now]``, or None when it has no output."""
