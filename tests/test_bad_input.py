@@ -122,7 +122,7 @@ def test_batch_ingest_counts_rejections_and_applies_the_rest(ev: ak.Evaluator) -
     (lambda: ak.All("x > 1"), "not a Condition"),  # type: ignore[arg-type]
     (lambda: ak.Not(5), "not a Condition"),
     (lambda: ak.Rule(name="bad name", condition=ak.Absent("x")), "rule name"),
-    (lambda: ak.Rule(name="A", condition="x > 1"), "not a Condition"),
+    (lambda: ak.Rule(name="A", condition=5), "not a Condition"),
     (lambda: ak.Rule(name="A", condition=ak.Absent("x"), severity="urgent"), "severity"),
     (lambda: ak.Rule(name="A", condition=ak.Absent("x"), labels={"alertname": "B"}),
      "alertname"),

@@ -228,10 +228,9 @@ async def test_a_consumer_that_leaves_does_not_break_observe() -> None:
 
 async def test_events_subscription_starts_at_the_call() -> None:
     async with ak.Engine([ak.Rule(name="R", condition=ak.Threshold("x", ">", 1))],
-                         clock=ak.FakeClock(0.0)) as engine:
-        async with engine.events() as subscription:
-            engine.observe("x", 5, 1.0)  # before anyone iterates
-            first = await subscription.__anext__()
+                         clock=ak.FakeClock(0.0)) as engine, engine.events() as subscription:
+        engine.observe("x", 5, 1.0)  # before anyone iterates
+        first = await subscription.__anext__()
     assert first.kind is ak.EventKind.FIRING
 
 

@@ -6,6 +6,9 @@ process. This module is the whole public API; everything else is private.
 
 from __future__ import annotations
 
+from ._core.anomaly import EWMA, RobustZScore, Seasonal, ZScore
+from ._core.arith import BinOp, Present
+from ._core.change import Change
 from ._core.conditions import (
     Absent,
     All,
@@ -29,6 +32,7 @@ from ._core.conditions import (
     sum_over_time,
 )
 from ._core.evaluator import Evaluator, IngestReport, Rejection, SeriesHandle
+from ._core.expr import parse_condition, parse_value
 from ._core.labels import Labels, Matcher, Selector
 from ._core.model import (
     Alert,
@@ -40,88 +44,223 @@ from ._core.model import (
     Sample,
     Severity,
 )
+from ._core.occurrences import Cardinality, CountMatching, Flatline, PercentMatching
 from ._core.rules import Rule
 from ._core.state import State
 from ._core.templates import format_value, humanize, humanize_duration
 from ._core.timeutil import format_duration, parse_duration, to_timestamp
+from ._core.trends import Deriv, PredictLinear
 from ._core.windows import Agg
+from ._dispatch.dispatcher import AlertStatus, Dispatcher
+from ._dispatch.inhibition import InhibitRule
+from ._dispatch.intervals import TimeInterval
+from ._dispatch.notification import (
+    Delivered,
+    DeliveryResult,
+    Failed,
+    Notification,
+    Retry,
+    idempotency_key,
+)
+from ._dispatch.ratelimit import RateLimit
+from ._dispatch.retry import (
+    BreakerState,
+    CircuitBreaker,
+    GiveUp,
+    RetryAt,
+    RetryPolicy,
+    parse_retry_after,
+)
+from ._dispatch.routes import ReceiverConfig, Route
+from ._dispatch.silences import Silence, SilenceState
+from ._dispatch.state import DispatchState
 from ._errors import (
     AlertkitError,
+    ConfigError,
+    DeliveryError,
     DurationError,
+    ExpressionError,
     InvalidSampleError,
     LabelError,
+    NotifierConfigError,
+    OutboxError,
     OutOfOrderSampleError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
     RuleError,
+    RuleFileError,
+    SilenceError,
     SnapshotError,
     TemplateError,
     TimeWentBackwardsError,
 )
+from .config._rules import RuleFileIssue, load_rules, rule_file_schema, rules_from_dict
 from .notify._base import CallbackNotifier, ConsoleNotifier, LogNotifier, Notifier, event_record
+from .notify.http import classify_http_status
+from .notify.redact import Redactor, redact_url
+from .notify.registry import NotifierRegistry, notifier_from_url, register_notifier
+from .notify.schema import (
+    notification_from_dict,
+    notification_from_json,
+    notification_to_dict,
+    notification_to_json,
+)
+from .notify.sender import DeliveryContext, NotificationSender
+from .notify.templates import NotificationTemplates, severity_color, severity_emoji
+from .notify.webhook import WebhookNotifier
+from .rulepacks import default_rules, default_rules_path
 from .runtime.clock import Clock, FakeClock, SystemClock
-from .runtime.engine import BoundSeries, Engine
+from .runtime.delivery import DeliveryOutcome, DeliveryWorker, Receiver
+from .runtime.delivery_log import AttemptOutcome, AttemptRecord, DeliveryLog, DeliveryStats
+from .runtime.engine import BoundSeries, Engine, EventSubscription
+from .stores.memory import MemoryOutbox
+from .stores.outbox import CorruptEntry, LoadResult, Outbox, OutboxEntry
+from .stores.sqlite import SqliteOutbox
 
 __all__ = [
+    "EWMA",
     "Absent",
     "Agg",
     "Alert",
     "AlertEvent",
     "AlertState",
+    "AlertStatus",
     "AlertkitError",
     "All",
     "Any",
+    "AttemptOutcome",
+    "AttemptRecord",
+    "BinOp",
     "BoundSeries",
+    "BreakerState",
     "CallbackNotifier",
+    "Cardinality",
+    "Change",
+    "CircuitBreaker",
     "Clock",
     "Condition",
+    "ConfigError",
     "Consecutive",
     "ConsoleNotifier",
+    "CorruptEntry",
+    "CountMatching",
+    "Delivered",
+    "DeliveryContext",
+    "DeliveryError",
+    "DeliveryLog",
+    "DeliveryOutcome",
+    "DeliveryResult",
+    "DeliveryStats",
+    "DeliveryWorker",
+    "Deriv",
+    "DispatchState",
+    "Dispatcher",
     "DurationError",
     "Engine",
     "EvalMode",
     "Evaluator",
     "EventKind",
+    "EventSubscription",
+    "ExpressionError",
+    "Failed",
     "FakeClock",
+    "Flatline",
+    "GiveUp",
     "IngestReport",
+    "InhibitRule",
     "Instant",
     "InvalidSampleError",
     "LabelError",
     "Labels",
+    "LoadResult",
     "LogNotifier",
     "Matcher",
+    "MemoryOutbox",
     "NoDataPolicy",
     "Not",
+    "Notification",
+    "NotificationSender",
+    "NotificationTemplates",
     "Notifier",
+    "NotifierConfigError",
+    "NotifierRegistry",
     "OutOfOrderSampleError",
+    "Outbox",
+    "OutboxEntry",
+    "OutboxError",
+    "PercentMatching",
+    "PermanentDeliveryError",
+    "PredictLinear",
+    "Present",
+    "RateLimit",
+    "Receiver",
+    "ReceiverConfig",
+    "Redactor",
     "Rejection",
+    "Retry",
+    "RetryAt",
+    "RetryPolicy",
+    "RetryableDeliveryError",
+    "RobustZScore",
+    "Route",
     "Rule",
     "RuleError",
+    "RuleFileError",
+    "RuleFileIssue",
     "Sample",
+    "Seasonal",
     "Selector",
     "SeriesHandle",
     "Severity",
+    "Silence",
+    "SilenceError",
+    "SilenceState",
     "SnapshotError",
+    "SqliteOutbox",
     "State",
     "SystemClock",
     "TemplateError",
     "Threshold",
+    "TimeInterval",
     "TimeWentBackwardsError",
     "ValueExpr",
+    "WebhookNotifier",
     "Window",
+    "ZScore",
     "avg_over_time",
+    "classify_http_status",
     "count_over_time",
+    "default_rules",
+    "default_rules_path",
     "delta",
     "event_record",
     "format_duration",
     "format_value",
     "humanize",
     "humanize_duration",
+    "idempotency_key",
     "increase",
     "last_over_time",
+    "load_rules",
     "max_over_time",
     "min_over_time",
+    "notification_from_dict",
+    "notification_from_json",
+    "notification_to_dict",
+    "notification_to_json",
+    "notifier_from_url",
+    "parse_condition",
     "parse_duration",
+    "parse_retry_after",
+    "parse_value",
     "quantile_over_time",
     "rate",
+    "redact_url",
+    "register_notifier",
+    "rule_file_schema",
+    "rules_from_dict",
+    "severity_color",
+    "severity_emoji",
     "sum_over_time",
     "to_timestamp",
 ]
