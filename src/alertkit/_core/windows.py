@@ -10,6 +10,7 @@ continues bit-for-bit where the original was.
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 from collections import deque
 from typing import Any
@@ -208,7 +209,7 @@ class WindowOps:
             buf.asum = _exact_sum([abs(x) for x in finite])
             buf.peak = max(map(abs, finite), default=0.0)
         if self.need_resets and buf.rpeak > 1024.0 * abs(buf.resets):
-            pre = [a for a, b in zip(vs, list(vs)[1:]) if b < a]
+            pre = [a for a, b in itertools.pairwise(vs) if b < a]
             buf.resets = _exact_sum(pre)
             buf.rpeak = max(map(abs, pre), default=0.0)
 
