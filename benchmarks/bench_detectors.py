@@ -23,7 +23,7 @@ import time
 
 import alertkit as ak
 
-ROUNDS = 5
+ROUNDS = 7
 STEP = 10.0  # seconds between two samples of a series
 
 # Windows hold 30 samples at 10 s spacing; the seasonal detector compares 5 minutes
