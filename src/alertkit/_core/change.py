@@ -23,19 +23,19 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from alertkit._errors import RuleError
 
+from .arith import ieee_div
 from .conditions import ValueExpr, _selector
 from .functions import Function, Param, RangeArg, register, render_call
 from .labels import Selector
 from .nodes import ValueNode
 from .timeutil import DurationLike, parse_duration
-from .windows import Agg, _dec, _enc
+from .windows import Agg, _dec, _enc, exact_sum
 
 if TYPE_CHECKING:
     from .nodes import CompileContext, Track
@@ -46,8 +46,6 @@ __all__ = [
     "Change",
     "ChangeBuf",
     "ChangeNode",
-    "exact_sum",
-    "ieee_div",
 ]
 
 ChangeMode = Literal["ratio", "percent", "absolute"]
@@ -56,30 +54,6 @@ CHANGE_AGGS: tuple[Agg, ...] = (Agg.AVG, Agg.SUM, Agg.COUNT, Agg.MIN, Agg.MAX, A
 
 _NAN = math.nan
 _INF = math.inf
-
-
-def ieee_div(a: float, b: float) -> float:
-    """``a / b`` as IEEE 754 defines it: ``±x / 0`` is ±Inf, ``0 / 0`` is NaN.
-
-    Python raises ``ZeroDivisionError`` instead; alert values must not.
-    """
-    if b != 0.0:  # including NaN
-        return a / b
-    if a != a or a == 0.0:
-        return _NAN
-    return math.copysign(_INF, a) * math.copysign(1.0, b)
-
-
-def exact_sum(values: Iterable[float]) -> float:
-    """``math.fsum``, the correctly rounded sum, without its exceptions: an intermediate
-    overflow (values near 1e308) gives the plain sum instead, and Inf - Inf gives NaN."""
-    values = list(values)
-    try:
-        return math.fsum(values)
-    except OverflowError:
-        return sum(values)
-    except ValueError:
-        return _NAN
 
 
 def _agg(value: Agg | str) -> Agg:

@@ -38,13 +38,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .change import exact_sum, ieee_div
+from .arith import ieee_div
 from .conditions import ValueExpr, _selector
 from .functions import Function, Param, RangeArg, register, render_call
 from .labels import Selector
 from .nodes import ValueNode
 from .timeutil import DurationLike, parse_duration
-from .windows import _dec, _enc
+from .windows import _dec, _enc, exact_sum
 
 if TYPE_CHECKING:
     from .nodes import CompileContext, Track

@@ -13,9 +13,10 @@ import enum
 import itertools
 import math
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["Agg", "WindowBuf", "extrapolated_rate", "quantile"]
+__all__ = ["Agg", "WindowBuf", "exact_sum", "extrapolated_rate", "quantile"]
 
 
 class Agg(enum.Enum):
@@ -96,11 +97,16 @@ class WindowBuf:
         return buf
 
 
-def _exact_sum(values: list[float]) -> float:
+def exact_sum(values: Iterable[float]) -> float:
+    """``math.fsum``, the correctly rounded sum, without its exceptions: an intermediate
+    overflow (values near 1e308) gives the plain sum instead, and Inf - Inf gives NaN."""
+    values = list(values)
     try:
         return math.fsum(values)
-    except OverflowError:  # an intermediate sum beyond the float range
+    except OverflowError:
         return sum(values)
+    except ValueError:
+        return math.nan
 
 
 def _enc(v: float) -> float | str:
@@ -205,12 +211,12 @@ class WindowOps:
         # through (a spike of 1e16 among ones): then recompute exactly, O(window), rarely.
         if self.need_sums and buf.peak > 1024.0 * buf.asum:
             finite = [x for x in vs if x - x == 0.0]
-            buf.fsum = _exact_sum(finite)
-            buf.asum = _exact_sum([abs(x) for x in finite])
+            buf.fsum = exact_sum(finite)
+            buf.asum = exact_sum([abs(x) for x in finite])
             buf.peak = max(map(abs, finite), default=0.0)
         if self.need_resets and buf.rpeak > 1024.0 * abs(buf.resets):
             pre = [a for a, b in itertools.pairwise(vs) if b < a]
-            buf.resets = _exact_sum(pre)
+            buf.resets = exact_sum(pre)
             buf.rpeak = max(map(abs, pre), default=0.0)
 
     def value(self, buf: WindowBuf, now: float) -> float | None:
