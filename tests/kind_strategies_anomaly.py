@@ -1,9 +1,10 @@
 """Hypothesis strategies for the anomaly detector kinds (zscore, ewma, robust_zscore, seasonal).
 
 ``STRATEGIES`` is a list of strategies of :class:`alertkit.Condition` values whose
-``str()`` the expression parser must read back to an equal object; ``DETECTORS``
-draws the value expressions alone. Durations are whole seconds (what the text form
-writes exactly) and numbers finite (``NaN`` never equals itself).
+``str()`` the expression parser must read back to an equal object; ``VALUES`` lists
+strategies of the value expressions alone (tests/expr_strategies.py picks up both).
+Durations are whole seconds (what the text form writes exactly) and numbers finite
+(``NaN`` never equals itself).
 """
 
 from __future__ import annotations
@@ -74,9 +75,7 @@ def seasonals(draw: st.DrawFn) -> ak.Seasonal:
     )
 
 
-DETECTORS: st.SearchStrategy[ak.ValueExpr] = st.one_of(
-    zscores(), ewmas(), robust_zscores(), seasonals()
-)
+VALUES: list[st.SearchStrategy[ak.ValueExpr]] = [zscores(), ewmas(), robust_zscores(), seasonals()]
 
 STRATEGIES: list[st.SearchStrategy[ak.Condition]] = [
     st.builds(ak.Threshold, zscores(), OPS, THRESHOLDS),

@@ -171,8 +171,8 @@ class ZScore(ValueExpr):
     :param warmup: no output while the baseline has fewer samples than this
         (default 10, at least 2).
 
-    NaN and ±Inf samples are ignored. Per series: 60 to 110 bytes per sample in
-    the window, O(1) amortised time per sample.
+    NaN and ±Inf samples are ignored. Per series: about 70 bytes per sample in
+    the window (as for ``avg_over_time``), O(1) amortised time per sample.
 
     >>> Threshold(ZScore("latency", "1h"), ">", 3)
     >>> # zscore(latency[1h]) > 3.0

@@ -255,10 +255,10 @@ class _MonoSide(_Side):
             return
         mono = self.mono
         if self.is_max:
-            while mono and mono[-1][1] <= v:
+            while mono and mono[-1][1] < v:  # ties keep the oldest, as PromQL
                 mono.pop()
         else:
-            while mono and mono[-1][1] >= v:
+            while mono and mono[-1][1] > v:
                 mono.pop()
         mono.append((t, v))
 

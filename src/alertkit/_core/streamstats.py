@@ -47,8 +47,8 @@ class SlidingMoments:
     the values older than a bound. The back stack is two lists (a list append
     costs a quarter of an ``array.append``: it is the per-sample path); the
     front's moments, written once per value at a turn-over, are ``array('d')``
-    (unboxed: 16 bytes a value instead of 64). About 60 to 110 bytes per value
-    in the window, depending on which stack it is in.
+    (unboxed: 16 bytes a value instead of 64). About 70 bytes per value in the
+    window, counting the float objects of the back stack.
     """
 
     __slots__ = (

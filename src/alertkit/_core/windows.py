@@ -170,10 +170,10 @@ class WindowOps:
             mono = buf.mono
             assert mono is not None
             if self.is_max:
-                while mono and mono[-1][1] <= v:
+                while mono and mono[-1][1] < v:  # ties keep the oldest, as PromQL
                     mono.pop()
             else:
-                while mono and mono[-1][1] >= v:
+                while mono and mono[-1][1] > v:
                     mono.pop()
             mono.append((t, v))
         # Drop what no later evaluation can see (evaluation times never go back).
