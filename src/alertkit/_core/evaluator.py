@@ -235,6 +235,9 @@ class _CompiledRule:
         """Apply one evaluation outcome to the track's alert; return the events."""
         a = track.alert
         no_data = False
+        if (r is None or r is NO_MATCH) and (a is None or a.state is _INACTIVE) \
+                and self.no_data is not NoDataPolicy.ALERT:
+            return NO_EVENTS  # the common case: nothing holds, nothing to end
         # A match on real data is never "no data"; anything else (no output, no match,
         # a NaN, e.g. from `not` over a vanished series) may be, when no input is fresh.
         if (r is None or r is NO_MATCH or r != r) and not self.has_data(track, now):
