@@ -835,9 +835,18 @@ def seasonal_score(current: float, past: list[float], tolerance: float) -> float
     if min(past) == max(past):  # exact: the mean of equal floats may round away from them
         baseline, spread = past[0], 0.0
     else:
-        baseline = math.fsum(past) / m
-        spread = _sqrt(math.fsum([(p - baseline) ** 2 for p in past]) / m)
+        baseline = _fsum(past) / m
+        spread = _sqrt(_fsum([(p - baseline) * (p - baseline) for p in past]) / m)
     return _spread_score(current - baseline, max(spread, tolerance * abs(baseline)))
+
+
+def _fsum(values: list[float]) -> float:
+    """``math.fsum``, which raises where a score must not: Inf - Inf, or a sum past the
+    float range (|values| near 1e308). Then the plain sum's Inf or NaN says it."""
+    try:
+        return math.fsum(values)
+    except (OverflowError, ValueError):
+        return sum(values)
 
 
 # -- the expression language ---------------------------------------------------------------
