@@ -84,6 +84,31 @@ async def test_silences_through_the_engine() -> None:
         assert rec.summary()[1:] == [("ops", ["a", "b"], [])]
 
 
+async def test_notifications_stopped_by_a_silence_are_counted_in_the_delivery_stats() -> None:
+    clock = ak.FakeClock(T0)
+    rec = Recorder()
+    dispatcher = pipeline(group_by=("alertname", "host"))
+    async with ak.Engine([RULE], clock=clock, dispatcher=dispatcher,
+                         receivers=[ak.Receiver("ops", {"rec": rec})]) as engine:
+        engine.silence({"host": "a"}, duration="2h")
+        engine.observe("cpu", 95, host="a")
+        engine.observe("cpu", 95, host="b")
+        await settle(clock, 15)
+        assert rec.summary() == [("ops", ["b"], [])]
+        assert engine.delivery is not None
+        assert engine.delivery.stats().dropped_by_silence == 1
+        await settle(clock, 300)  # later ticks of the same muted content: not counted again
+        assert engine.delivery.stats().dropped_by_silence == 1
+        engine.observe("cpu", 10, host="a")  # resolved, never notified: nothing to drop
+        await settle(clock, 60)
+        assert engine.delivery.stats().dropped_by_silence == 1
+        engine.observe("cpu", 99, host="a", core="1")  # new content in the muted group
+        await settle(clock, 60)
+        assert engine.delivery.stats().dropped_by_silence == 2
+        assert {a.labels["host"] for n in rec.sent for a in n.alerts} == {"b"}
+        assert dispatcher.stats(engine.dispatch_state)["muted"] == 2  # type: ignore[arg-type]
+
+
 async def test_engine_delivers_to_a_real_webhook_and_snapshots_the_dispatcher(
         tmp_path: Path) -> None:
     server = HTTPServer(host="127.0.0.1", port=0)

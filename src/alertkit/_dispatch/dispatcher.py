@@ -599,15 +599,24 @@ class Dispatcher:
             state.count("muted_by_time")
             self._drop_resolved(state, g, drop)
             return
+        rc = self.receivers[route.receiver]
+        entry = state.nflog.get(g.id)
         if state.silences or self.inhibit_rules:
             muted = self._muted
+            all_f, all_r = firing, resolved
             firing = [r for r in firing if not muted(state, r, t)]
             resolved = [r for r in resolved if not muted(state, r, t)]
+            if not firing and not resolved and (all_f or all_r):
+                # A notification that silences or inhibitions stopped whole: counted once
+                # per content, for the delivery stats' "dropped by silence".
+                sig = (frozenset([r.fp for r in all_f]), frozenset([r.fp for r in all_r]))
+                if g.muted_sig != sig and _needs_update(
+                        entry, sig[0], sig[1], rc.send_resolved, route.repeat_interval, t):
+                    g.muted_sig = sig
+                    state.count("muted")
         if not firing and not resolved:
             self._drop_resolved(state, g, drop)
             return
-        rc = self.receivers[route.receiver]
-        entry = state.nflog.get(g.id)
         if self.cooldowns and firing:
             firing = self._cool(state, rc.name, entry, firing, t)
         fset = frozenset([r.fp for r in firing])
@@ -1122,8 +1131,9 @@ class Dispatcher:
         alerts left out of a flush by a cooldown (at every flush that defers them);
         ``delivered``, ``failed``, ``abandoned`` (unsettled at the next tick) and
         ``stale_settlements`` (reports of unknown or abandoned notifications);
-        ``muted_by_time`` flushes; plus the current ``alerts``, ``groups``, ``silences``
-        and ``held`` notifications.
+        ``muted_by_time`` flushes; ``muted`` notifications that silences or
+        inhibitions stopped whole (once per content); plus the current ``alerts``,
+        ``groups``, ``silences`` and ``held`` notifications.
         """
         self._check(state)
         out = dict(sorted(state.stats.items()))

@@ -92,7 +92,8 @@ class FlushRecord:
 class Group:
     """One aggregation group: a route and the values of its ``group_by`` labels."""
 
-    __slots__ = ("alerts", "has_flushed", "id", "labels", "next_tick", "pending", "route")
+    __slots__ = ("alerts", "has_flushed", "id", "labels", "muted_sig", "next_tick", "pending",
+                 "route")
 
     def __init__(self, gid: GroupId, route: CompiledRoute, labels: Labels,
                  next_tick: float) -> None:
@@ -103,6 +104,8 @@ class Group:
         self.next_tick = next_tick
         self.has_flushed = False
         self.pending: FlushRecord | None = None  # sent (or held), not settled yet
+        # The content of the last flush that silences/inhibitions muted whole (counted once).
+        self.muted_sig: tuple[frozenset[str], frozenset[str]] | None = None
 
     @property
     def key(self) -> str:

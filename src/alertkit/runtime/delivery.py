@@ -44,6 +44,7 @@ from alertkit._errors import AlertkitError, NotifierConfigError
 from alertkit.notify.registry import NotifierRegistry, default_registry
 from alertkit.notify.sender import DeliveryContext, NotificationSender, result_from_exception
 from alertkit.notify.templates import NotificationTemplates, text_key
+from alertkit.notify.transport import default_http_client
 from alertkit.stores.memory import MemoryOutbox
 from alertkit.stores.outbox import EntryId, Outbox, OutboxEntry
 
@@ -275,12 +276,7 @@ class DeliveryWorker:
         self._changed = anyio.Event()
         self._store_lock = anyio.Lock()
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(10.0),
-                limits=httpx.Limits(max_connections=self._max_connections,
-                                    max_keepalive_connections=self._max_connections),
-                follow_redirects=False,
-            )
+            self._http = default_http_client(self._max_connections)
         for name in self.receivers:
             self._queues[name] = anyio.create_memory_object_stream[OutboxEntry](math.inf)
         tg = anyio.create_task_group()

@@ -170,6 +170,9 @@ class Engine:
         self.state: State
         self.dispatch_state: DispatchState | None
         self._restore(state)
+        # Notifications the dispatcher muted whole, already counted in the delivery log.
+        self._muted_seen = (self.dispatch_state.stats.get("muted", 0)
+                            if self.dispatch_state is not None else 0)
         self.notify_failures = 0
         self._subscribers: list[MemoryObjectSendStream[AlertEvent]] = []
         self._outbox: deque[AlertEvent] = deque()
@@ -287,6 +290,10 @@ class Engine:
         due = self.dispatcher.advance(self.dispatch_state, self.clock.now())
         if due:
             self.delivery.submit_nowait(*due)
+        muted = self.dispatch_state.stats.get("muted", 0)
+        if muted > self._muted_seen:
+            self.delivery.log.count_silenced(muted - self._muted_seen)
+        self._muted_seen = muted
 
     def _settled(self, outcome: DeliveryOutcome) -> None:
         """The worker's final word on a notification goes back to the dispatcher."""
