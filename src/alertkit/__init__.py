@@ -107,6 +107,7 @@ from .notify.schema import (
 )
 from .notify.sender import DeliveryContext, NotificationSender
 from .notify.templates import NotificationTemplates, severity_color, severity_emoji
+from .notify.transport import LeanTransport, default_http_client
 from .notify.webhook import WebhookNotifier
 from .rulepacks import default_rules, default_rules_path
 from .runtime.clock import Clock, FakeClock, SystemClock
@@ -172,6 +173,7 @@ __all__ = [
     "InvalidSampleError",
     "LabelError",
     "Labels",
+    "LeanTransport",
     "LoadResult",
     "LogNotifier",
     "Matcher",
@@ -230,6 +232,7 @@ __all__ = [
     "avg_over_time",
     "classify_http_status",
     "count_over_time",
+    "default_http_client",
     "default_rules",
     "default_rules_path",
     "delta",
