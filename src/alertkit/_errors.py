@@ -28,6 +28,7 @@ __all__ = [
     "SnapshotError",
     "TemplateError",
     "TimeWentBackwardsError",
+    "WebhookSignatureError",
 ]
 
 
@@ -173,3 +174,8 @@ class NotifierConfigError(AlertkitError, ValueError):
 
 class OutboxError(AlertkitError, ValueError):
     """An outbox store or a stored notification is unusable (corrupt row, unknown version...)."""
+
+
+class WebhookSignatureError(AlertkitError, ValueError):
+    """A signed webhook request does not verify: a header is missing, the timestamp is
+    outside the tolerance, or no signature matches. The message never quotes the secret."""
