@@ -1,0 +1,3 @@
+"""Imports every built-in channel module, so that each registers its URL schemes."""
+
+from alertkit.notify import telegram  # noqa: F401
