@@ -115,7 +115,7 @@ async def test_alertname_label_added_from_the_rule(am: HTTPServer) -> None:
     assert item["startsAt"] == rfc3339(T0)
 
 
-@pytest.mark.parametrize("status, kind", [
+@pytest.mark.parametrize(("status", "kind"), [
     (400, ak.Failed), (401, ak.Failed), (429, ak.Retry), (500, ak.Retry), (503, ak.Retry),
 ])
 async def test_status_classification(am: HTTPServer, status: int, kind: type) -> None:
@@ -208,7 +208,7 @@ def test_from_url_round_trips() -> None:
         AlertmanagerConfig(urls=["http://h:1"], bearer_token=TOKEN)
 
 
-@pytest.mark.parametrize("kwargs, message", [
+@pytest.mark.parametrize(("kwargs", "message"), [
     ({"urls": []}, "at least one"),
     ({"urls": ["ftp://h"]}, "scheme must be http or https"),
     ({"urls": ["http://"]}, "has no host"),
@@ -233,7 +233,7 @@ def test_bad_config(kwargs: dict[str, object], message: str) -> None:
         AlertmanagerConfig(**kwargs)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("url, message", [
+@pytest.mark.parametrize(("url", "message"), [
     ("http://h:9093", "must start with alertmanager://"),
     ("alertmanager://", "has no host"),
     ("alertmanager://h?color=red", "unknown option 'color'"),

@@ -210,7 +210,7 @@ def test_template_error_does_not_leak_secret() -> None:
     assert "tok-SECRET-123" not in repr(hook)
 
 
-@pytest.mark.parametrize("kwargs, message", [
+@pytest.mark.parametrize(("kwargs", "message"), [
     ({"payload": "slack"}, "not one of alertkit, alertmanager, template"),
     ({"payload": "template"}, "needs template="),
     ({"payload": "template", "template": "  "}, "needs template="),
@@ -260,7 +260,7 @@ def test_verify_accepts_any_of_several_signatures() -> None:
     assert verify_webhook_signature(SECRET, h, body, now=T0) == "msg_1"
 
 
-@pytest.mark.parametrize("mutate, message", [
+@pytest.mark.parametrize(("mutate", "message"), [
     (lambda h, b: (h, b + b" "), "no webhook signature matches"),
     (lambda h, b: ({**h, "Webhook-Id": "msg_2"}, b), "no webhook signature matches"),
     (lambda h, b: ({**h, "Webhook-Timestamp": str(int(T0) + 1)}, b), "no webhook signature"),
@@ -290,7 +290,7 @@ def test_verify_timestamp_tolerance() -> None:
         verify_webhook_signature(SECRET, h, body, now=T0 - 11, tolerance=10)
 
 
-@pytest.mark.parametrize("secret, tolerance, message", [
+@pytest.mark.parametrize(("secret", "tolerance", "message"), [
     ("", 300, "non-empty"),
     ("whsec_***", 300, "not valid base64"),
     (SECRET, -1, "tolerance must be"),

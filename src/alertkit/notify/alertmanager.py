@@ -21,7 +21,6 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio
 import attrs
-import httpx
 
 from alertkit._core.model import Alert
 from alertkit._dispatch.notification import (
@@ -222,7 +221,7 @@ class AlertmanagerConfig:
     - ``generator_url``: the ``generatorURL`` of every alert (a link back to
       your app);
     - ``evaluation_interval``: seconds; a firing alert is sent with
-      ``endsAt = now + 4 × max(60 s, evaluation_interval)``, as Prometheus
+      ``endsAt = now + 4 x max(60 s, evaluation_interval)``, as Prometheus
       does, so Alertmanager resolves it by itself if alertkit stops sending.
     """
 
@@ -257,7 +256,7 @@ class AlertmanagerNotifier(HttpChannel):
 
     The body is a JSON array, one object per alert: ``labels`` (with
     ``alertname``), ``annotations``, ``startsAt`` (the firing time),
-    ``endsAt`` and ``generatorURL``. Firing alerts get ``endsAt = now + 4 ×
+    ``endsAt`` and ``generatorURL``. Firing alerts get ``endsAt = now + 4 x
     max(1m, evaluation_interval)`` (what Prometheus sends, so Alertmanager
     resolves them if alertkit goes away); resolved alerts get their
     resolution time. The notification's grouping is not sent: Alertmanager

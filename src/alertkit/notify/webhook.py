@@ -39,13 +39,13 @@ from jinja2.sandbox import SandboxedEnvironment
 from alertkit._dispatch.notification import DeliveryResult, Failed, Notification, Retry
 from alertkit._errors import NotifierConfigError, WebhookSignatureError
 
+from . import templates as _templates
 from .alertmanager import alertmanager_webhook_payload
 from .http import classify_http_status
 from .redact import Redactor, redact_url
 from .registry import default_registry
 from .schema import notification_to_dict
 from .sender import DeliveryContext
-from . import templates as _templates
 from .templates import NotificationTemplates
 
 __all__ = ["PAYLOADS", "WebhookNotifier", "verify_webhook_signature"]
@@ -295,7 +295,7 @@ class WebhookNotifier:
     def _parse(self, text: str) -> Any:
         try:
             return json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise NotifierConfigError(
                 f"webhook template did not render valid JSON ({exc.msg} at line {exc.lineno}, "
                 f"column {exc.colno}); set content_type to send other text"
@@ -415,7 +415,9 @@ def verify_webhook_signature(
                               ("webhook-signature", signatures)) if not v]
     if missing:
         raise WebhookSignatureError(f"missing header(s): {', '.join(missing)}")
-    assert msg_id is not None and stamp is not None and signatures is not None
+    assert msg_id is not None
+    assert stamp is not None
+    assert signatures is not None
     if not re.fullmatch(r"[0-9]{1,12}", stamp.strip()):
         raise WebhookSignatureError(f"webhook-timestamp {stamp[:40]!r} is not Unix seconds")
     timestamp = int(stamp)
