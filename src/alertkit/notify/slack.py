@@ -40,6 +40,7 @@ from ._chatlayout import (
     check_positive,
     parse_flag,
     query_options,
+    rendered_body,
     slack_line,
     split_url,
     title_text,
@@ -50,7 +51,7 @@ from .http import classify_http_status
 from .redact import MASK, redact_url
 from .registry import default_registry
 from .sender import DeliveryContext
-from .templates import RESOLVED_COLOR, severity_color, text_key
+from .templates import RESOLVED_COLOR, severity_color
 
 __all__ = ["SlackConfig", "SlackNotifier"]
 
@@ -201,8 +202,8 @@ class SlackNotifier(HttpChannel):
     # -- the message ------------------------------------------------------------------
 
     def _alert_blocks(self, n: Notification) -> list[dict[str, Any]]:
-        body = n.texts.get(text_key("body", "slack"))
-        if body is not None and body.strip() and len(body) <= MAX_SECTION_CHARS:
+        body = rendered_body(n, "slack")
+        if body.strip() and len(body) <= MAX_SECTION_CHARS:
             return [_section(body)]
         alerts = [(a, "firing") for a in n.firing] + [(a, "resolved") for a in n.resolved]
         room = MAX_BLOCKS - 2  # the header block, and the "more" note if needed
