@@ -24,6 +24,7 @@ from alertkit._core.model import Alert
 from alertkit._dispatch.notification import Delivered, DeliveryResult, Failed, Retry
 from alertkit._errors import NotifierConfigError
 
+from ._channel import HttpChannel, retry_at
 from .redact import redact_url
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "check_str",
     "check_strings",
     "check_token",
+    "classify_json_error",
     "combine",
     "error_text",
     "iso_utc",
@@ -246,17 +248,18 @@ def to_list(value: str) -> tuple[str, ...]:
     return tuple(item for item in (v.strip() for v in value.split(",")) if item)
 
 
-def combine(results: Sequence[tuple[str, DeliveryResult]]) -> DeliveryResult:
+def combine(results: Sequence[tuple[str, DeliveryResult]], planned: int) -> DeliveryResult:
     """One result for a notification sent as several requests (labelled results, in order).
 
     Any :class:`~alertkit.Retry` makes the whole notification retried (the
     latest ``retry_at`` asked for wins); otherwise any
     :class:`~alertkit.Failed` fails it; otherwise it is delivered. Reasons
-    name the request that caused them.
+    name the request that caused them when ``planned`` (the number of
+    requests the notification needed) is more than one.
     """
     if not results:
         return Delivered(detail="nothing to send")
-    if len(results) == 1:
+    if planned == 1:
         return results[0][1]
     retries = [(label, r) for label, r in results if isinstance(r, Retry)]
     if retries:
@@ -309,3 +312,24 @@ def error_text(body: object) -> str:
     elif isinstance(errors, Mapping):
         parts += [f"{k}: {v}" for k, v in errors.items()]
     return "; ".join(parts)
+
+
+def classify_json_error(channel: HttpChannel, response: httpx.Response, now: float, *,
+                        retry_429: bool = True) -> DeliveryResult:
+    """2xx delivered; 408, 429 (unless ``retry_429`` is false) and 5xx retried at
+    ``Retry-After``; other statuses failed. The reason quotes the service's
+    JSON error text (``message``/``error`` + ``errors``), scrubbed of secrets.
+    """
+    status = response.status_code
+    if 200 <= status < 300:
+        return Delivered(status_code=status)
+    try:
+        detail = channel.scrub(error_text(response.json()))[:200]
+    except ValueError:
+        detail = ""
+    detail = detail or channel.detail(response)
+    reason = f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
+    if status == 408 or (status == 429 and retry_429) or status >= 500:
+        return Retry(reason, status_code=status,
+                     retry_at=retry_at(response.headers.get("retry-after"), now))
+    return Failed(reason, status_code=status)

@@ -20,17 +20,17 @@ import attrs
 import httpx
 
 from alertkit._core.model import Alert, Severity
-from alertkit._dispatch.notification import Delivered, DeliveryResult, Failed, Notification, Retry
+from alertkit._dispatch.notification import DeliveryResult, Notification, Retry
 from alertkit._errors import NotifierConfigError
 
-from ._channel import HttpChannel, retry_at, truncate
+from ._channel import HttpChannel, truncate
 from ._checks import (
     check_base_url,
     check_choice,
     check_str,
     check_token,
+    classify_json_error,
     combine,
-    error_text,
     iso_utc,
     json_number,
     parse_bool,
@@ -234,19 +234,7 @@ class PagerDutyNotifier(HttpChannel):
         return out
 
     def _classify(self, response: httpx.Response, now: float) -> DeliveryResult:
-        status = response.status_code
-        if 200 <= status < 300:
-            return Delivered(status_code=status)
-        try:
-            detail = self.scrub(error_text(response.json()))[:200]
-        except ValueError:
-            detail = ""
-        detail = detail or self.detail(response)
-        reason = f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
-        if status in (408, 429) or status >= 500:
-            return Retry(reason, status_code=status,
-                         retry_at=retry_at(response.headers.get("retry-after"), now))
-        return Failed(reason, status_code=status)
+        return classify_json_error(self, response, now)
 
     async def _send_events(self, events: list[dict[str, Any]], context: DeliveryContext
                            ) -> DeliveryResult:
@@ -258,7 +246,7 @@ class PagerDutyNotifier(HttpChannel):
             results.append((label, result))
             if isinstance(result, Retry):
                 break
-        return combine(results)
+        return combine(results, len(events))
 
     async def send(self, notification: Notification, context: DeliveryContext) -> DeliveryResult:
         """Send one event per alert (see the class doc for how results combine)."""
