@@ -62,7 +62,7 @@ async def deliver(bot: DingTalkNotifier, n: ak.Notification, *, timeout: float =
 
 def expected_sign(timestamp: str) -> str:
     """DingTalk's documented algorithm, written out independently of the module."""
-    mac = hmac.new(SECRET.encode("utf-8"), f"{timestamp}\n{SECRET}".encode("utf-8"),
+    mac = hmac.new(SECRET.encode("utf-8"), f"{timestamp}\n{SECRET}".encode(),
                    digestmod=hashlib.sha256)
     return base64.b64encode(mac.digest()).decode()
 
@@ -111,8 +111,10 @@ async def test_unsigned_robot_and_resolved_message_mentions_nobody(
     assert parse_qs(request.query_string.decode()) == {"access_token": [TOKEN]}
     assert json.loads(request.get_data()) == {
         "msgtype": "markdown",
-        "markdown": {"title": "[RESOLVED] HighCPU",
-                     "text": "#### [RESOLVED] HighCPU\n\n- ✅ **RESOLVED** HighCPU {host=\"web1\"}"},
+        "markdown": {
+            "title": "[RESOLVED] HighCPU",
+            "text": "#### [RESOLVED] HighCPU\n\n- ✅ **RESOLVED** HighCPU {host=\"web1\"}",
+        },
         "at": {"atMobiles": [], "isAtAll": False},
     }
 

@@ -21,6 +21,7 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -74,8 +75,10 @@ def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
 def _mobiles(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         raise NotifierConfigError("dingtalk at_mobiles must be a list of phone numbers, not a str")
+    if not isinstance(value, Iterable):
+        raise NotifierConfigError("dingtalk at_mobiles must be a list of phone numbers")
     try:
-        return tuple(value)  # type: ignore[call-overload]
+        return tuple(value)
     except TypeError:
         raise NotifierConfigError("dingtalk at_mobiles must be a list of phone numbers") from None
 
