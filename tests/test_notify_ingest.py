@@ -241,7 +241,7 @@ async def test_direct_ok_sync_and_async_callbacks() -> None:
 @pytest.mark.anyio
 async def test_direct_method_not_allowed() -> None:
     rec = Recorder()
-    status, headers, answer, reads = await call(AlertmanagerReceiver(rec), method="GET")
+    status, headers, _answer, reads = await call(AlertmanagerReceiver(rec), method="GET")
     assert status == 405 and headers[b"allow"] == b"POST" and reads == 0
     assert rec.payloads == []
 
