@@ -5,4 +5,6 @@
 import alertkit.notify.dingtalk
 import alertkit.notify.opsgenie
 import alertkit.notify.pagerduty
+import alertkit.notify.pushover
 import alertkit.notify.telegram
+import alertkit.notify.wecom
