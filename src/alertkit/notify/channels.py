@@ -2,9 +2,12 @@
 
 # ruff: noqa: F401
 
+import alertkit.notify.alertmanager
 import alertkit.notify.dingtalk
+import alertkit.notify.local
 import alertkit.notify.opsgenie
 import alertkit.notify.pagerduty
 import alertkit.notify.pushover
 import alertkit.notify.telegram
+import alertkit.notify.webhook
 import alertkit.notify.wecom
