@@ -4,7 +4,9 @@
 
 import alertkit.notify.alertmanager
 import alertkit.notify.dingtalk
+import alertkit.notify.feishu
 import alertkit.notify.local
+import alertkit.notify.ntfy
 import alertkit.notify.opsgenie
 import alertkit.notify.pagerduty
 import alertkit.notify.pushover
