@@ -21,10 +21,16 @@ import attrs
 import httpx
 
 from alertkit._core.model import Alert
-from alertkit._dispatch.notification import Delivered, DeliveryResult, Failed, Retry
+from alertkit._dispatch.notification import (
+    Delivered,
+    DeliveryResult,
+    Failed,
+    Notification,
+    Retry,
+)
 from alertkit._errors import NotifierConfigError
 
-from ._channel import HttpChannel, retry_at
+from ._channel import HttpChannel, retry_at, truncate
 from .redact import redact_url
 
 __all__ = [
@@ -37,7 +43,9 @@ __all__ = [
     "check_token",
     "classify_json_error",
     "combine",
+    "default_title",
     "error_text",
+    "fit_bytes",
     "iso_utc",
     "json_number",
     "parse_bool",
@@ -333,3 +341,39 @@ def classify_json_error(channel: HttpChannel, response: httpx.Response, now: flo
         return Retry(reason, status_code=status,
                      retry_at=retry_at(response.headers.get("retry-after"), now))
     return Failed(reason, status_code=status)
+
+
+def default_title(notification: Notification, limit: int) -> str:
+    """The rendered ``title`` text, or ``[FIRING:2] RuleA RuleB``; one line, ≤ ``limit``."""
+    title = notification.texts.get("title")
+    if not title:
+        rules = sorted({a.rule for a in notification.alerts})
+        count = f":{len(notification.firing)}" if notification.firing else ""
+        title = f"[{notification.status.upper()}{count}] {' '.join(rules)}"
+    return truncate(" ".join(title.split()), limit)
+
+
+def fit_bytes(build: Callable[[int], str], limit: int, encoding: str = "utf-8") -> str:
+    """``build(max_chars)`` for the largest ``max_chars`` whose text encodes in ``limit`` bytes.
+
+    ``build`` is typically an :func:`~alertkit.notify._channel.alert_lines`
+    call, so the text still ends with the count of the alerts left out.
+    Returns ``""`` if not even ``build(1)`` fits.
+    """
+    def fits(chars: int) -> str | None:
+        text = build(chars)
+        return text if len(text.encode(encoding)) <= limit else None
+
+    best = fits(limit)  # characters never take fewer than one byte: the usual case
+    if best is not None:
+        return best
+    lo, hi = 0, limit  # fits(lo) holds (or lo == 0), fits(hi) does not
+    best = ""
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        text = fits(mid)
+        if text is None:
+            hi = mid
+        else:
+            lo, best = mid, text
+    return best

@@ -29,6 +29,7 @@ from ._checks import (
     check_str,
     check_token,
     classify_json_error,
+    default_title,
     error_text,
     parse_service_url,
     summary_of,
@@ -197,12 +198,8 @@ class PushoverNotifier(HttpChannel):
         return alert_lines(notification, render, max_chars=MESSAGE_LIMIT)
 
     def title(self, notification: Notification) -> str:
-        title = notification.texts.get("title")
-        if not title:
-            rules = sorted({a.rule for a in notification.alerts})
-            count = f":{len(notification.firing)}" if notification.firing else ""
-            title = f"[{notification.status.upper()}{count}] {' '.join(rules)}"
-        return truncate(" ".join(title.split()), TITLE_LIMIT)
+        """The rendered title (or a default one), at most 250 characters."""
+        return default_title(notification, TITLE_LIMIT)
 
     def payload(self, notification: Notification) -> dict[str, str]:
         """The form fields posted for ``notification``."""
