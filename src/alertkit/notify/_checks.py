@@ -45,6 +45,7 @@ __all__ = [
     "combine",
     "default_title",
     "error_text",
+    "fit",
     "fit_bytes",
     "iso_utc",
     "json_number",
@@ -279,6 +280,8 @@ def combine(results: Sequence[tuple[str, DeliveryResult]], planned: int) -> Deli
     if failures:
         reason = "; ".join(f"{label}: {r.reason}" for label, r in failures)
         return Failed(reason, status_code=failures[0][1].status_code)
+    if len(results) == 1:
+        return results[0][1]
     codes = [r.status_code for _, r in results if isinstance(r, Delivered)]
     return Delivered(status_code=codes[-1] if codes else None,
                      detail=f"{len(results)} requests accepted")
@@ -360,14 +363,23 @@ def fit_bytes(build: Callable[[int], str], limit: int, encoding: str = "utf-8") 
     call, so the text still ends with the count of the alerts left out.
     Returns ``""`` if not even ``build(1)`` fits.
     """
+    return fit(build, limit, lambda text: len(text.encode(encoding)))
+
+
+def fit(build: Callable[[int], str], limit: int, size: Callable[[str], int]) -> str:
+    """``build(max_chars)`` for the largest ``max_chars`` ≤ ``limit`` with ``size(text) <= limit``.
+
+    For sizes that grow at least as fast as the character count (bytes,
+    escaped length); ``""`` if nothing fits.
+    """
     def fits(chars: int) -> str | None:
         text = build(chars)
-        return text if len(text.encode(encoding)) <= limit else None
+        return text if size(text) <= limit else None
 
-    best = fits(limit)  # characters never take fewer than one byte: the usual case
+    best = fits(limit)  # the usual case: one call
     if best is not None:
         return best
-    lo, hi = 0, limit  # fits(lo) holds (or lo == 0), fits(hi) does not
+    lo, hi = 0, limit  # fits(hi) does not hold
     best = ""
     while hi - lo > 1:
         mid = (lo + hi) // 2

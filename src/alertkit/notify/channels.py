@@ -16,5 +16,6 @@ import alertkit.notify.pushover
 import alertkit.notify.slack
 import alertkit.notify.teams
 import alertkit.notify.telegram
+import alertkit.notify.twilio
 import alertkit.notify.webhook
 import alertkit.notify.wecom
