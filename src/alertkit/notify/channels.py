@@ -5,6 +5,7 @@
 import alertkit.notify.alertmanager
 import alertkit.notify.dingtalk
 import alertkit.notify.discord
+import alertkit.notify.email
 import alertkit.notify.feishu
 import alertkit.notify.googlechat
 import alertkit.notify.local
