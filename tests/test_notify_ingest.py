@@ -392,3 +392,33 @@ async def test_engine_feed_emits_changes_only() -> None:
         (ak.EventKind.RESOLVED, "b", T0)]
     with pytest.raises(ak.NotifierConfigError, match="needs an alertkit Engine"):
         EngineFeed(object())
+
+
+@pytest.mark.anyio
+async def test_mounted_in_starlette() -> None:
+    pytest.importorskip("starlette")
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    rec = Recorder()
+
+    async def home(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("home")
+
+    receiver = AlertmanagerReceiver(rec, max_body=4096)
+    app = Starlette(routes=[Route("/", home),
+                            Route("/hooks/alertmanager", receiver),  # an ASGI app as endpoint
+                            Mount("/am", app=receiver)])
+    transport = httpx.ASGITransport(app=app)
+    json_type = {"content-type": "application/json"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+        assert (await http.get("/")).text == "home"
+        ok = await http.post("/hooks/alertmanager", content=BODY, headers=json_type)
+        assert ok.status_code == 200 and ok.json() == {"status": "ok"}
+        assert (await http.get("/hooks/alertmanager")).status_code == 405
+        mounted = await http.post("/am/", content=BODY, headers=json_type)
+        assert mounted.status_code == 200
+        # Starlette redirects the mount point without its slash (307 keeps the method)
+        assert (await http.post("/am", content=BODY, headers=json_type)).status_code == 307
+    assert len(rec.payloads) == 2
