@@ -415,3 +415,36 @@ def test_bad_url(url: str, message: str) -> None:
 def test_notifier_needs_a_config() -> None:
     with pytest.raises(NotifierConfigError, match="needs a SlackConfig"):
         SlackNotifier("https://hooks.slack.com/services/T/B/X")  # type: ignore[arg-type]
+
+
+# -- through the delivery worker -------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_worker_renders_slack_templates_and_threads_the_resolution(
+        httpserver: HTTPServer) -> None:
+    from alertkit.notify.templates import NotificationTemplates
+
+    httpserver.expect_ordered_request("/api/chat.postMessage").respond_with_json(
+        {"ok": True, "channel": "C0123", "ts": "111.222"})
+    httpserver.expect_ordered_request("/api/chat.postMessage").respond_with_json(
+        {"ok": True, "channel": "C0123", "ts": "333.444"})
+    templates = NotificationTemplates(
+        title="{{ status }}: {{ alerts|length }}",
+        bodies={"slack": "{% for a in alerts %}*{{ a.rule }}* {{ a.status }}{% endfor %}"})
+    clock = ak.FakeClock(T0)
+    notifier = api(httpserver)
+    worker = ak.DeliveryWorker([ak.Receiver("ops", {"slack": notifier}, templates=templates)],
+                               clock=clock)
+    async with worker as w:
+        await w.submit(notification())
+        await w.wait_idle()
+        await w.submit(notification(firing=[], resolved=[alert(firing=False)]))
+        await w.wait_idle()
+    first, second = body_of(httpserver, 0), body_of(httpserver, 1)
+    assert first["text"] == "firing: 1"
+    assert first["attachments"][0]["blocks"] == [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*HighCPU* firing"}}]
+    assert second["thread_ts"] == "111.222" and second["channel"] == "C0123"
+    assert second["attachments"][0]["blocks"][0]["text"]["text"] == "*HighCPU* resolved"
+    assert [r.outcome.value for r in w.log.query()] == ["delivered", "delivered"]

@@ -18,6 +18,7 @@ from werkzeug import Request, Response
 
 import alertkit as ak
 from alertkit._errors import NotifierConfigError
+from alertkit.notify._chatlayout import rendered_body
 from alertkit.notify.registry import default_registry
 from alertkit.notify.sender import DeliveryContext
 from alertkit.notify.teams import TeamsConfig, TeamsNotifier
@@ -170,17 +171,31 @@ def test_a_big_group_stays_under_28_kb_with_the_count_left_out() -> None:
     assert shown > 50
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(k=st.integers(1, 300), summary_len=st.integers(0, 6000), truncated=st.integers(0, 5),
-       max_bytes=st.integers(2_000, 40_000))
-def test_never_past_max_bytes(k: int, summary_len: int, truncated: int, max_bytes: int
+       max_bytes=st.integers(8_000, 40_000), n_labels=st.integers(0, 30),
+       label_len=st.integers(1, 1000), title_len=st.integers(1, 3000),
+       body_len=st.integers(1, 5000))
+def test_never_past_max_bytes(k: int, summary_len: int, truncated: int, max_bytes: int,
+                              n_labels: int, label_len: int, title_len: int, body_len: int
                               ) -> None:
     notifier = TeamsNotifier(TeamsConfig(webhook_url="https://example.com/x",
                                          max_bytes=max_bytes))
     alerts = [attrs.evolve(alert(host=f"h{i}"), annotations={"summary": "ü" * summary_len})
               for i in range(k)]
-    n = attrs.evolve(notification(firing=alerts), truncated=truncated)
-    assert _size(notifier.payload(n)) <= max_bytes
+    labels = ak.Labels({f"l{i}": "€" * label_len for i in range(n_labels)})
+    texts = {"title": "€" * title_len, "body.markdown": "b" * body_len}
+    n = attrs.evolve(notification(firing=alerts, texts=texts),
+                     truncated=truncated, group_labels=labels)
+    body = notifier.payload(n)
+    assert _size(body) <= max_bytes
+    blocks = body["attachments"][0]["content"]["body"]
+    if any(b.get("text") == rendered_body(n, "markdown") for b in blocks):
+        return  # the rendered body fitted: it lists every alert, or says how many it leaves out
+    shown = sum("**FIRING**" in b.get("text", "") for b in blocks)
+    notes = [b["text"] for b in blocks if b.get("isSubtle")]
+    left = int(notes[0].split()[2]) if notes else 0
+    assert shown + left == k + truncated
 
 
 # -- config, URL form, repr ------------------------------------------------------------
@@ -210,7 +225,7 @@ def test_repr_shows_no_secret() -> None:
     ({"webhook_url": None}, "must be a string"),
     ({"webhook_url": f"https://example.com/x?sig={SIG} x"}, "whitespace"),
     ({"webhook_url": "https://example.com/x", "max_bytes": 0}, "positive integer"),
-    ({"webhook_url": "https://example.com/x", "max_bytes": 100}, "at least 2000"),
+    ({"webhook_url": "https://example.com/x", "max_bytes": 100}, "at least 8000"),
 ])
 def test_bad_config(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(NotifierConfigError, match=message) as info:

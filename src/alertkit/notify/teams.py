@@ -50,6 +50,10 @@ MAX_BYTES = 28_000
 #: No single text block grows past this, so one alert cannot take the whole card.
 MAX_BLOCK_CHARS = 4_000
 MAX_FACTS = 20
+MAX_TITLE = 1_000
+#: Bytes kept for the "… and N more alert(s) not shown" block.
+_NOTE_ROOM = 120
+MIN_BYTES = 8_000
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -91,8 +95,8 @@ max_bytes=28000)
     def __attrs_post_init__(self) -> None:
         check_http_url(self.webhook_url, "teams webhook_url")
         check_positive(self.max_bytes, "teams max_bytes")
-        if self.max_bytes < 2_000:
-            raise NotifierConfigError("teams max_bytes must be at least 2000")
+        if self.max_bytes < MIN_BYTES:
+            raise NotifierConfigError(f"teams max_bytes must be at least {MIN_BYTES}")
 
 
 def teams_line(alert: Alert, status: str) -> str:
@@ -157,7 +161,7 @@ class TeamsNotifier(HttpChannel):
         severity = worst(n)
         style = "good" if severity is None else _STYLE[severity]
         header = {"type": "Container", "style": style, "bleed": True, "items": [
-            _text(truncate(title_text(n), 1_000), weight="Bolder", size="Medium")]}
+            _text(truncate(title_text(n), MAX_TITLE), weight="Bolder", size="Medium")]}
         facts = [{"title": truncate(k, 100), "value": truncate(v, 500)}
                  for k, v in list(n.group_labels.items())[:MAX_FACTS]]
         tail: list[dict[str, Any]] = [{"type": "FactSet", "facts": facts}] if facts else []
@@ -168,7 +172,12 @@ class TeamsNotifier(HttpChannel):
             "msteams": {"width": "Full"},
             "body": [header],
         }
-        budget = self.config.max_bytes - _size(self._message(card)) - _size(tail) - len(tail)
+        base = _size(self._message(card))
+        # Labels are context; the alerts (or at least their count) come first.
+        while facts and base + _size(tail) + 1 + _NOTE_ROOM > self.config.max_bytes:
+            facts.pop()
+            tail = [{"type": "FactSet", "facts": facts}] if facts else []
+        budget = self.config.max_bytes - base - _size(tail) - len(tail)
         body = rendered_body(n, "markdown")
         if len(body) <= MAX_BLOCK_CHARS and _size(_text(body)) + 1 <= budget:
             blocks = [_text(body)]
