@@ -251,3 +251,25 @@ def test_bad_option_through_the_registry() -> None:
         ak.notifier_from_url("alertmanager://h:1", colour="red")
     with pytest.raises(ak.NotifierConfigError, match="AlertmanagerConfig"):
         AlertmanagerNotifier("http://h:1")  # type: ignore[arg-type]
+
+
+async def test_a_slow_alertmanager_is_a_timeout_retry(am: HTTPServer) -> None:
+    import threading
+
+    from werkzeug import Request, Response
+
+    release = threading.Event()
+
+    def stall(request: Request) -> Response:
+        release.wait(5)
+        return Response("", 200)
+
+    am.expect_request("/api/v2/alerts").respond_with_handler(stall)
+    notifier = AlertmanagerNotifier(AlertmanagerConfig(urls=[base(am)]))
+    try:
+        async with httpx.AsyncClient() as http:
+            result = await notifier.send(sample(), ak.DeliveryContext(http=http, now=T0,
+                                                                      timeout=0.3))
+    finally:
+        release.set()
+    assert isinstance(result, ak.Retry) and result.reason.startswith("timeout")

@@ -422,3 +422,52 @@ async def test_mounted_in_starlette() -> None:
         # Starlette redirects the mount point without its slash (307 keeps the method)
         assert (await http.post("/am", content=BODY, headers=json_type)).status_code == 307
     assert len(rec.payloads) == 2
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.floats(allow_nan=False)
+    | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                  max_size=3),
+    max_leaves=8)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+PATHS = _paths(AM_BODY)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(PATHS), json_values)
+def test_any_mutation_is_accepted_or_rejected_with_a_path(path: tuple[Any, ...],
+                                                          value: Any) -> None:
+    body = mutated(list(path), value)
+    error: AlertmanagerPayloadError | None = None
+    try:
+        payload = parse_alertmanager_payload(json.dumps(body))
+    except AlertmanagerPayloadError as exc:
+        error = exc
+    if error is not None:
+        assert error.path and str(error).startswith(error.path + ": ")
+    else:
+        assert len(payload.alerts) == len(body["alerts"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=64) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_asgi_answers_any_body_with_a_4xx_or_200(body: bytes) -> None:
+    rec = Recorder()
+    status, _, answer, _ = anyio.run(
+        lambda: call(AlertmanagerReceiver(rec, max_body=48), body=body))
+    assert status in (200, 400, 413, 422)
+    assert ("error" in answer) == (status != 200)
+    assert (status == 200) == bool(rec.payloads)
