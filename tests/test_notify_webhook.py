@@ -316,3 +316,10 @@ def test_verify_round_trips_our_own_signing(body: bytes, msg_id: str, ts: int,
     if body:
         with pytest.raises(WebhookSignatureError):
             verify_webhook_signature(secret, headers, body[:-1], now=ts)
+
+
+def test_from_url_is_the_constructor() -> None:
+    a = WebhookNotifier.from_url("webhooks://u:p@h.example/x", payload="alertmanager")
+    b = WebhookNotifier("https://u:p@h.example/x", payload="alertmanager")
+    n = group()
+    assert repr(a) == repr(b) and a.body(n) == b.body(n)

@@ -80,6 +80,7 @@ def _template_env() -> SandboxedEnvironment:
 
 _TEMPLATE_FILTERS = dict(_templates._TEXT_ENV.filters)  # humanize, iso, labels_text...
 _ENV = _template_env()
+_CONTEXT = NotificationTemplates()  # only its context(): the variables templates see
 
 
 def _is_json(content_type: str) -> bool:
@@ -119,6 +120,11 @@ class WebhookNotifier:
     """
 
     kind: ClassVar[str] = "webhook"
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> WebhookNotifier:
+        """The same as ``WebhookNotifier(url, **options)`` (the URL is the target itself)."""
+        return cls(url, **options)
 
     def __init__(
         self,
@@ -280,7 +286,7 @@ class WebhookNotifier:
 
     def _render(self, notification: Notification) -> str:
         assert self._template is not None
-        context = NotificationTemplates().context(notification)
+        context = _CONTEXT.context(notification)
         context["texts"] = dict(notification.texts)
         context["alertkit"] = notification_to_dict(notification)
         context["alertmanager"] = alertmanager_webhook_payload(
