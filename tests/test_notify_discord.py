@@ -262,3 +262,9 @@ def test_bad_url(url: str, message: str) -> None:
 def test_notifier_needs_a_config() -> None:
     with pytest.raises(NotifierConfigError, match="needs a DiscordConfig"):
         DiscordNotifier(None)  # type: ignore[arg-type]
+
+
+def test_a_creation_time_out_of_range_leaves_the_timestamp_out() -> None:
+    notifier = DiscordNotifier(DiscordConfig(webhook_id="1", token=TOKEN))
+    [embed] = notifier.payload(notification(created_at=1e20))["embeds"]
+    assert "timestamp" not in embed

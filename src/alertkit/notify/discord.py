@@ -191,7 +191,9 @@ class DiscordNotifier(HttpChannel):
         if fields:
             embed["fields"] = fields
         embed["footer"] = {"text": footer}
-        embed["timestamp"] = _iso(n.created_at)
+        timestamp = _iso(n.created_at)
+        if timestamp is not None:
+            embed["timestamp"] = timestamp
         body: dict[str, Any] = {}
         if self.config.username is not None:
             body["username"] = self.config.username
@@ -233,9 +235,12 @@ class DiscordNotifier(HttpChannel):
         return f"DiscordNotifier(webhook_id={self.config.webhook_id!r})"
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
+def _iso(ts: float) -> str | None:
+    try:
+        moment = datetime.fromtimestamp(ts, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # not a time Discord could show
+        return None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 default_registry.register("discord", DiscordNotifier.from_url, schemes=["discord"])
