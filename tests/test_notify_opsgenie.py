@@ -119,8 +119,10 @@ async def test_acknowledge(httpserver: HTTPServer) -> None:
         ctx = ak.DeliveryContext(http=client, now=T0)
         assert await notifier.acknowledge(a, ctx) == ak.Delivered(status_code=202)
         assert await notifier.acknowledge("a/b", ctx, note="on it") == ak.Delivered(202)
-        with pytest.raises(ak.NotifierConfigError, match="alias"):
+        with pytest.raises(ak.NotifierConfigError, match="alias is 513 characters"):
             await notifier.acknowledge("x" * 513, ctx)
+        with pytest.raises(ak.NotifierConfigError, match="note must not be empty"):
+            await notifier.acknowledge(a, ctx, note="")
     (first, _), (second, _) = httpserver.log
     assert json.loads(first.get_data()) == {"source": "me", "note": "Acknowledged via alertkit"}
     assert second.environ["RAW_URI"] == "/v2/alerts/a%2Fb/acknowledge?identifierType=alias"

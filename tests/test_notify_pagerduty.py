@@ -195,8 +195,10 @@ async def test_acknowledge_by_alert_and_by_key(httpserver: HTTPServer) -> None:
         ctx = ak.DeliveryContext(http=client, now=T0)
         assert await notifier.acknowledge(a, ctx) == ak.Delivered(status_code=202)
         assert await notifier.acknowledge("my-key", ctx) == ak.Delivered(status_code=202)
-        with pytest.raises(ak.NotifierConfigError, match="dedup_key"):
+        with pytest.raises(ak.NotifierConfigError, match="dedup_key is 256 characters"):
             await notifier.acknowledge("k" * 256, ctx)
+        with pytest.raises(ak.NotifierConfigError, match="dedup_key must be a string"):
+            await notifier.acknowledge(42, ctx)  # type: ignore[arg-type]
     assert bodies(httpserver) == [
         {"routing_key": KEY, "event_action": "acknowledge",
          "dedup_key": f"alertkit/{a.fingerprint}"},
@@ -291,6 +293,12 @@ def test_bad_urls(url: str, match: str) -> None:
     with pytest.raises(ak.NotifierConfigError, match=match) as info:
         PagerDutyNotifier.from_url(url)
     assert KEY not in str(info.value)
+
+
+def test_bad_event_arguments() -> None:
+    notifier = PagerDutyNotifier(PagerDutyConfig(routing_key=KEY))
+    with pytest.raises(ak.NotifierConfigError, match="'firing' or 'resolved', not 'pending'"):
+        notifier.event(alert(), "pending")
 
 
 def test_not_a_config() -> None:

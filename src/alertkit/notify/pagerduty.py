@@ -186,7 +186,9 @@ class PagerDutyNotifier(HttpChannel):
             return {"routing_key": cfg.routing_key, "event_action": "resolve",
                     "dedup_key": self.dedup_key(alert)}
         if status != "firing":
-            raise ValueError(f"status must be 'firing' or 'resolved', not {status!r}")
+            raise NotifierConfigError(
+                f"pagerduty: event status must be 'firing' or 'resolved', not {status!r}"
+            )
         labels = dict(alert.labels)
         source = cfg.source or labels.get("instance") or labels.get("host") or "alertkit"
         details: dict[str, Any] = {
