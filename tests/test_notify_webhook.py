@@ -219,6 +219,8 @@ def test_template_error_does_not_leak_secret() -> None:
     ({"content_type": "text/plain"}, "only used with a template"),
     ({"template": "{}", "content_type": "not a type"}, "not a media type"),
     ({"template": "{}", "content_type": "text/plain\r\nX: y"}, "not a media type"),
+    ({"template": "{}", "content_type": "text/plaîn"}, "not a media type"),
+    ({"template": "{}", "content_type": "text/plain; charset=ü"}, "not a media type"),
     ({"payload": "alertmanager", "external_url": "a\nb"}, "external_url must be a one-line"),
     ({"payload": "alertmanager", "generator_url": 5}, "generator_url must be a one-line"),
 ])

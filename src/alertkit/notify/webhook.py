@@ -219,7 +219,7 @@ class WebhookNotifier:
             raise NotifierConfigError("webhook content_type= is only used with a template")
         content_type = content_type or "application/json"
         if not isinstance(content_type, str) or not re.fullmatch(
-            r"[\w.+-]+/[\w.+-]+(\s*;[^\r\n\0]*)?", content_type
+            r"[\w.+-]+/[\w.+-]+(\s*;[ -~]*)?", content_type, flags=re.ASCII
         ):
             raise NotifierConfigError(
                 f"webhook content_type {content_type!r} is not a media type like "
