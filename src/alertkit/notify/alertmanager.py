@@ -260,7 +260,9 @@ class AlertmanagerNotifier(HttpChannel):
     max(1m, evaluation_interval)`` (what Prometheus sends, so Alertmanager
     resolves them if alertkit goes away); resolved alerts get their
     resolution time. The notification's grouping is not sent: Alertmanager
-    groups again with its own routes.
+    groups again with its own routes. Keep the route's ``repeat_interval``
+    below the ``endsAt`` horizon, or Alertmanager resolves a still-firing alert
+    when its ``endsAt`` passes (Prometheus re-sends every minute).
 
     With several Alertmanagers (a cluster), the alerts go to every one, as
     Prometheus does; the result is :class:`~alertkit.Delivered` if at least
