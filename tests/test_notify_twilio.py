@@ -90,6 +90,21 @@ async def test_sms_one_request_per_recipient(httpserver: HTTPServer) -> None:
         }
 
 
+async def test_an_api_key_authenticates_instead_of_the_account(
+        httpserver: HTTPServer) -> None:
+    key = "SK" + "89abcdef01234567" * 2
+    httpserver.expect_request(f"{PATH}/Messages.json").respond_with_json({"sid": "SM1"}, 201)
+    notifier = TwilioSmsNotifier(config(httpserver, to=[TO[0]], api_key_sid=key))
+    assert await send(notifier, notification()) == ak.Delivered(201, detail="sid SM1")
+    [(req, _)] = httpserver.log
+    assert req.path == f"{PATH}/Messages.json"  # the account's resource, the key's auth
+    assert req.headers["Authorization"] == "Basic " + base64.b64encode(
+        f"{key}:{TOKEN}".encode()).decode()
+    assert key not in repr(notifier) + repr(notifier.config)
+    url = f"twilio://{SID}:{TOKEN}@{FROM}/{TO[0]}?api_key_sid={key}"
+    assert TwilioSmsNotifier.from_url(url).config == config(to=[TO[0]], api_key_sid=key)
+
+
 async def test_sms_through_a_messaging_service(httpserver: HTTPServer) -> None:
     httpserver.expect_request(f"{PATH}/Messages.json").respond_with_json({"sid": "SM1"}, 201)
     notifier = TwilioSmsNotifier(config(httpserver, to=[TO[0]], from_number=None,
@@ -254,6 +269,7 @@ def test_from_url_forms() -> None:
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"account_sid": "AC123"}, "account_sid is not valid"),
     ({"auth_token": "short"}, "auth_token is not valid"),
+    ({"api_key_sid": "AC" + "0" * 32}, "api_key_sid is not valid"),
     ({"to": []}, "at least one recipient"),
     ({"to": "+15558675310"}, "to must be a list"),
     ({"to": ["5558675310"]}, "E.164"),

@@ -64,6 +64,7 @@ LINE_LIMIT = 300
 _REMEMBERED = 1024  # notifications whose accepted recipients are kept for retries
 
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+_API_KEY_SID = re.compile(r"SK[0-9a-fA-F]{32}")
 _SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
 _AUTH_TOKEN = re.compile(r"[A-Za-z0-9]{32}")
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
@@ -80,7 +81,9 @@ class TwilioConfig:
     """Settings of :class:`TwilioSmsNotifier` and :class:`TwilioCallNotifier`.
 
     - ``account_sid`` (``AC…``) and ``auth_token``: the credentials (the
-      token is a secret; neither is shown).
+      token is a secret; neither is shown). With ``api_key_sid`` (``SK…``,
+      an API key, which Twilio recommends for production), ``auth_token``
+      is that key's secret and the key authenticates instead of the account.
     - ``to``: recipients, E.164 numbers (``+15558675310``); one request each.
     - ``from_number`` (E.164, a Twilio number) or, for SMS only,
       ``messaging_service_sid`` (``MG…``).
@@ -94,6 +97,7 @@ class TwilioConfig:
 
     account_sid: str = attrs.field(repr=False)
     auth_token: str = attrs.field(repr=False)
+    api_key_sid: str | None = attrs.field(default=None, repr=False)
     to: tuple[str, ...] = attrs.field(converter=_tuple)
     from_number: str | None = None
     messaging_service_sid: str | None = None
@@ -110,6 +114,9 @@ class TwilioConfig:
                     hint="AC followed by 32 hex digits")
         check_token("twilio", "auth_token", self.auth_token, pattern=_AUTH_TOKEN,
                     hint="32 letters and digits")
+        if self.api_key_sid is not None:
+            check_token("twilio", "api_key_sid", self.api_key_sid, pattern=_API_KEY_SID,
+                        hint="SK followed by 32 hex digits")
         check_strings("twilio", "to", self.to, pattern=_E164,
                       hint="an E.164 number such as +15558675310")
         if not self.to:
@@ -146,6 +153,11 @@ class TwilioConfig:
     def account_url(self) -> str:
         return f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}"
 
+    @property
+    def auth(self) -> tuple[str, str]:
+        """The HTTP Basic credentials: ``(api_key_sid or account_sid, auth_token)``."""
+        return (self.api_key_sid or self.account_sid, self.auth_token)
+
 
 def _from_url(scheme: str, url: str, options: dict[str, Any], voice: bool) -> TwilioConfig:
     parts = parse_service_url("twilio", url, [scheme])
@@ -153,7 +165,7 @@ def _from_url(scheme: str, url: str, options: dict[str, Any], voice: bool) -> Tw
         raise NotifierConfigError(
             f"twilio URL must be {scheme}://ACCOUNT_SID:AUTH_TOKEN@FROM/TO[/TO…]"
         )
-    converters: dict[str, Any] = {"base_url": str}
+    converters: dict[str, Any] = {"base_url": str, "api_key_sid": str}
     if voice:
         converters.update(voice=str, language=str, loop=to_int("twilio", "loop"),
                           max_speech=to_int("twilio", "max_speech"),
@@ -183,7 +195,7 @@ class _TwilioChannel(HttpChannel):
             raise NotifierConfigError(
                 f"{type(self).__name__} needs a TwilioConfig, got {type(config).__name__}"
             )
-        super().__init__([config.auth_token, config.account_sid])
+        super().__init__([config.auth_token, config.account_sid, config.api_key_sid])
         self.config = config
         self._accepted: OrderedDict[str, set[str]] = OrderedDict()
 
@@ -230,7 +242,7 @@ class _TwilioChannel(HttpChannel):
                 continue
             result, _ = await self.post(
                 context, self.endpoint, data=self.fields(notification, to),
-                auth=(self.config.account_sid, self.config.auth_token),
+                auth=self.config.auth,
                 classify=self._classify,
             )
             results.append((f"to {to}", result))
@@ -311,7 +323,7 @@ class TwilioCallNotifier(_TwilioChannel):
 
     URL form: ``twilio+voice://ACCOUNT_SID:AUTH_TOKEN@FROM/TO[/TO…]`` with
     query options ``voice``, ``language``, ``loop``, ``max_speech``,
-    ``call_on_resolved`` (yes/no) and ``base_url``.
+    ``call_on_resolved`` (yes/no), ``api_key_sid`` and ``base_url``.
 
     The speech is "Alert from alertkit. 2 alerts firing." then one sentence
     per alert (``Critical. HighCPU: web1 is busy.``), at most
