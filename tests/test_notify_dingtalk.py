@@ -273,3 +273,13 @@ def test_bad_url(url: str, message: str) -> None:
     with pytest.raises(ak.NotifierConfigError, match=re.escape(message)) as info:
         DingTalkNotifier.from_url(url)
     assert TOKEN not in str(info.value)
+
+
+def test_mentions_survive_a_tight_budget() -> None:
+    mobiles = [f"1380000{i:04}" for i in range(10)]
+    alerts = [attrs.evolve(alert(host=f"web{i}"), annotations={"summary": "x" * 400})
+              for i in range(10)]
+    text = notifier(max_bytes=500, at_mobiles=mobiles).payload(
+        notification(firing=alerts))["markdown"]["text"]
+    assert len(text.encode()) <= 500
+    assert text.endswith(" ".join(f"@{m}" for m in mobiles))

@@ -396,8 +396,9 @@ def test_bad_config(fields: dict[str, Any], message: str) -> None:
 
 def test_a_password_to_a_loopback_relay_is_allowed() -> None:
     config = EmailConfig(host="127.0.0.1", tls="none", username="u", password="p",
-                         sender=USER, recipients=["ops@example.com"])
+                         sender="alertkit@localhost", recipients=["root@localhost"])
     assert config.effective_port == 25
+    assert EmailNotifier(config).message_id(notification()).endswith("@localhost>")
 
 
 def test_notifier_needs_a_config() -> None:

@@ -218,3 +218,11 @@ def test_bad_url(url: str, message: str) -> None:
     with pytest.raises(ak.NotifierConfigError, match=re.escape(message)) as info:
         WeComNotifier.from_url(url)
     assert KEY not in str(info.value)
+
+
+def test_a_long_title_and_many_mentions_still_fit() -> None:
+    users = [f"user{i:03}" for i in range(60)]
+    n = notification(firing=[alert()], texts={"title": "告警" * 200})
+    content = notifier(max_bytes=300, mention_users=users).content(n)
+    assert len(content.encode()) <= 300
+    assert content.startswith('## <font color="warning">告警')

@@ -183,7 +183,7 @@ def classify_json(
     if error is None:
         return Delivered(status_code=status)
     code = error[0]
-    if code in retry_codes:
+    if isinstance(code, int | str) and not isinstance(code, bool) and code in retry_codes:
         if hint is None and retry_codes[code] is not None:
             hint = now + float(retry_codes[code] or 0.0)
         return Retry(f"{service} rate limit{detail}", status_code=status, retry_at=hint)

@@ -32,7 +32,7 @@ from alertkit._core.model import Alert
 from alertkit._dispatch.notification import DeliveryResult, Notification
 from alertkit._errors import NotifierConfigError
 
-from ._channel import HttpChannel, truncate
+from ._channel import HttpChannel, truncate, truncate_bytes
 from ._robots import (
     BodyError,
     check_api_url,
@@ -195,14 +195,17 @@ class DingTalkNotifier(HttpChannel):
 
     def payload(self, notification: Notification) -> dict[str, Any]:
         """The JSON body for ``notification``."""
+        limit = self.config.max_bytes
         title = truncate(_flat(rendered(notification, "title")), 100)
         mention = notification.status == "firing"
         mobiles = list(self.config.at_mobiles) if mention else []
         tail = " ".join(f"@{m}" for m in mobiles)
         header = f"#### {title}\n\n"
-        room = self.config.max_bytes - len(header.encode()) - (len(tail) + 2 if tail else 0)
-        body = lines_within(notification, _render, max_bytes=room, separator="\n\n")
-        text = header + body + (f"\n\n{tail}" if tail else "")
+        room = limit - len(header.encode()) - (len(tail) + 2 if tail else 0)
+        body = lines_within(notification, _render, max_bytes=max(room, 0), separator="\n\n")
+        # The mentions must stay (DingTalk only notifies numbers written in the text).
+        text = truncate_bytes(header + body, limit - (len(tail) + 2 if tail else 0))
+        text += f"\n\n{tail}" if tail else ""
         return {
             "msgtype": "markdown",
             "markdown": {"title": title, "text": text},

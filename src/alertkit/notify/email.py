@@ -76,7 +76,7 @@ def _address(value: object, what: str) -> str:
         raise NotifierConfigError(f"email {what} must be a string without line breaks")
     _, addr = parseaddr(value)
     local, at, domain = addr.rpartition("@")
-    if not at or not local or not domain or " " in addr or "." not in domain.strip("."):
+    if not at or not local or not domain or " " in addr:
         raise NotifierConfigError(f"email {what} {value!r} is not an e-mail address")
     return value
 

@@ -29,7 +29,7 @@ from alertkit._core.model import Alert, Severity
 from alertkit._dispatch.notification import DeliveryResult, Notification
 from alertkit._errors import NotifierConfigError
 
-from ._channel import HttpChannel, highest_severity, truncate
+from ._channel import HttpChannel, highest_severity, truncate, truncate_bytes
 from ._robots import (
     BodyError,
     check_api_url,
@@ -172,13 +172,14 @@ class WeComNotifier(HttpChannel):
         """The markdown content: coloured title, alert blocks that fit, mentions."""
         firing = notification.status == "firing"
         color = wecom_color(highest_severity(notification), resolved=not firing)
-        title = truncate(_flat(rendered(notification, "title")), 200)
+        limit = self.config.max_bytes
+        title = truncate_bytes(truncate(_flat(rendered(notification, "title")), 200), limit // 3)
         header = f'## <font color="{color}">{title}</font>\n\n'
         tail = " ".join(f"<@{u}>" for u in self.config.mention_users) if firing else ""
-        room = self.config.max_bytes - len(header.encode()) - (
-            len(tail.encode()) + 2 if tail else 0)
-        body = lines_within(notification, _render, max_bytes=room, separator="\n")
-        return header + body + (f"\n\n{tail}" if tail else "")
+        room = limit - len(header.encode()) - (len(tail.encode()) + 2 if tail else 0)
+        body = lines_within(notification, _render, max_bytes=max(room, 0), separator="\n")
+        # The hard limit holds even with a very long mention list.
+        return truncate_bytes(header + body + (f"\n\n{tail}" if tail else ""), limit)
 
     def payload(self, notification: Notification) -> dict[str, Any]:
         """The JSON body for ``notification``."""
