@@ -423,3 +423,23 @@ def test_bad_url(url: str, message: str) -> None:
     with pytest.raises(ak.NotifierConfigError, match=re.escape(message)) as info:
         EmailNotifier.from_url(url)
     assert PASSWORD not in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_through_the_delivery_worker(server_tls: ssl.SSLContext,
+                                           client_tls: ssl.SSLContext) -> None:
+    clock = ak.FakeClock(T0)
+    results: list[ak.DeliveryOutcome] = []
+    with smtp_server("starttls", server_tls) as (port, recorder, _):
+        m = mailer(port, username=USER, password=PASSWORD, ssl_context=client_tls)
+        worker = ak.DeliveryWorker([ak.Receiver("ops", {"mail": m}, timeout=5.0)],
+                                   clock=clock, on_result=results.append)
+        async with worker as w:
+            await w.submit(notification(firing=[alert(severity=ak.Severity.CRITICAL)]))
+            await w.wait_idle()
+    assert results[0].delivered
+    [(_, _, raw, _)] = recorder.received
+    message = parse(raw)
+    # The runtime rendered both formats the notifier declares.
+    assert_alternative(message, "FIRING HighCPU", "<b>FIRING</b> <code>HighCPU</code>")
+    assert message["Subject"] == "[CRITICAL] [FIRING:1] HighCPU"

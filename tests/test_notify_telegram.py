@@ -312,3 +312,30 @@ def test_bad_url(url: str, message: str) -> None:
     with pytest.raises(ak.NotifierConfigError, match=re.escape(message)) as info:
         TelegramNotifier.from_url(url)
     assert TOKEN not in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_the_worker_waits_for_retry_after_then_delivers(httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request(PATH).respond_with_json(
+        {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 30",
+         "parameters": {"retry_after": 30}}, status=429)
+    httpserver.expect_ordered_request(PATH).respond_with_json(OK)
+    clock = ak.FakeClock(T0)
+    results: list[ak.DeliveryOutcome] = []
+    worker = ak.DeliveryWorker(
+        [ak.Receiver("ops", {"telegram": notifier(httpserver)}, timeout=5.0)],
+        clock=clock, on_result=results.append,
+        policy=ak.RetryPolicy(base=1, cap=4, max_attempts=5),
+    )
+    async with worker as w:
+        await w.submit(notification())
+        await w.wait_idle()
+        [pending] = (await w.outbox.load()).entries
+        assert pending.next_attempt_at == T0 + 30
+        clock.set(T0 + 30)
+        await w.wait_idle()
+    assert [r.status_code for r in w.log.query()] == [429, 200]
+    assert results[0].delivered and results[0].attempts == 2
+    texts = [json.loads(req.get_data())["text"] for req, _ in httpserver.log]
+    assert texts[0] == texts[1] and texts[0].startswith("<b>[FIRING:1] HighCPU</b>")
+    assert all(TOKEN not in repr(r) for r in w.log.query())
