@@ -89,6 +89,13 @@ def test_parse_service_url_errors(url: object, match: str) -> None:
         parse_service_url("x", url, ["svc"])
 
 
+def test_parse_service_url_errors_show_the_scheme_only() -> None:
+    # The host position holds the token in most channel URLs (pagerduty://KEY).
+    with pytest.raises(ak.NotifierConfigError) as info:
+        parse_service_url("x", "svc://S3cretToken#frag", ["svc"])
+    assert str(info.value) == "x URL svc://*** must not have a #fragment"
+
+
 @pytest.mark.parametrize(("value", "match"), [
     (None, "must be a string"),
     ("", "empty"),

@@ -276,7 +276,7 @@ def test_from_url_round_trips_to_the_same_config() -> None:
 def test_bad_config(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ak.NotifierConfigError, match=match) as info:
         PagerDutyConfig(**{"routing_key": KEY, **kwargs})
-    assert KEY not in str(info.value)
+    assert KEY.lower() not in str(info.value).lower()
 
 
 @pytest.mark.parametrize(("url", "match"), [
@@ -292,7 +292,7 @@ def test_bad_config(kwargs: dict[str, Any], match: str) -> None:
 def test_bad_urls(url: str, match: str) -> None:
     with pytest.raises(ak.NotifierConfigError, match=match) as info:
         PagerDutyNotifier.from_url(url)
-    assert KEY not in str(info.value)
+    assert KEY.lower() not in str(info.value).lower()
 
 
 def test_bad_event_arguments() -> None:

@@ -289,7 +289,7 @@ def test_from_url_forms() -> None:
 def test_bad_config(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ak.NotifierConfigError, match=match) as info:
         config(**kwargs)
-    assert TOKEN not in str(info.value)
+    assert TOKEN.lower() not in str(info.value).lower()
 
 
 def test_calls_need_a_from_number() -> None:
@@ -309,4 +309,4 @@ def test_bad_urls(url: str, match: str) -> None:
     factory = TwilioCallNotifier if url.startswith("twilio+voice") else TwilioSmsNotifier
     with pytest.raises(ak.NotifierConfigError, match=match) as info:
         factory.from_url(url)
-    assert TOKEN not in str(info.value)
+    assert TOKEN.lower() not in str(info.value).lower()

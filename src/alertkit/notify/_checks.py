@@ -193,7 +193,9 @@ def parse_service_url(channel: str, url: object, schemes: Iterable[str]) -> Serv
     """Split a channel URL; errors show it redacted only (it carries the secrets)."""
     if not isinstance(url, str):
         raise NotifierConfigError(f"{channel} URL must be a string, got {type(url).__name__}")
-    shown = redact_url(url)
+    # Channel URLs keep tokens in the host position too (pagerduty://KEY): show the scheme only.
+    scheme, sep, _ = url.partition("://")
+    shown = f"{scheme[:20]}://***" if sep and scheme.isascii() and scheme.isprintable() else "***"
     if any(c.isspace() or c == "\0" for c in url):
         raise NotifierConfigError(f"{channel} URL {shown} contains whitespace")
     try:
