@@ -43,6 +43,15 @@ class Recorder:
         self.data_reply = "250 OK"
         self.refuse: dict[str, str] = {}
         self.delay = 0.0
+        self.mail_reply = ""
+
+    async def handle_MAIL(self, server: SMTPServer, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: SMTPServer, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
@@ -247,6 +256,20 @@ async def test_data_replies_4xx_retry_5xx_fail(reply: str, kind: type) -> None:
         result = await deliver(mailer(port, tls="none"), notification())
     code = int(reply[:3])
     assert result == kind(f"SMTP {code}: {reply[4:]}", status_code=code)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("reply", "kind"), [
+    ("451 4.7.1 Greylisted, try again later", ak.Retry),
+    ("553 5.7.1 Sender address rejected", ak.Failed),
+])
+async def test_mail_from_replies(reply: str, kind: type) -> None:
+    with smtp_server("none", auth=False) as (port, recorder, _):
+        recorder.mail_reply = reply
+        result = await deliver(mailer(port, tls="none"), notification())
+    code = int(reply[:3])
+    assert result == kind(f"SMTP {code}: {reply[4:]}", status_code=code)
+    assert recorder.received == []
 
 
 @pytest.mark.anyio

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import json
 from typing import Any
 
@@ -96,3 +98,10 @@ def test_split_robot_url() -> None:
 def test_split_robot_url_rejects(url: Any, message: str) -> None:
     with pytest.raises(ak.NotifierConfigError, match=message):
         split_robot_url(url, ("a",), "svc")
+
+
+@pytest.mark.parametrize("name", ["telegram", "dingtalk", "wecom", "feishu", "email"])
+def test_module_doctests(name: str) -> None:
+    module = importlib.import_module(f"alertkit.notify.{name}")
+    failed, attempted = doctest.testmod(module)
+    assert attempted > 0 and failed == 0
