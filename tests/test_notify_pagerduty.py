@@ -236,6 +236,16 @@ def test_runbook_and_dashboard_annotations_become_links() -> None:
     assert event["payload"]["timestamp"] == "1970-01-01T00:16:40Z"  # never fired: active_at
 
 
+def test_component_and_group_from_labels() -> None:
+    notifier = PagerDutyNotifier(PagerDutyConfig(routing_key=KEY, component_label="service",
+                                                 group_label="job"))
+    [with_both, without] = notifier.events(notification(firing=[
+        alert(host="a", service="checkout", job="node"), alert(host="b")]))
+    assert (with_both["payload"]["component"], with_both["payload"]["group"]) == (
+        "checkout", "node")
+    assert "component" not in without["payload"] and "group" not in without["payload"]
+
+
 def test_regions_and_repr() -> None:
     us = PagerDutyNotifier(PagerDutyConfig(routing_key=KEY))
     eu = PagerDutyNotifier(PagerDutyConfig(routing_key=KEY, region="eu"))
@@ -248,10 +258,12 @@ def test_regions_and_repr() -> None:
 
 def test_from_url_round_trips_to_the_same_config() -> None:
     url = (f"pagerduty://{KEY}?region=eu&source=db1&client=Grafana"
-           "&client_url=https%3A%2F%2Fgrafana.example%2F&dedup_prefix=prod&send_resolved=no")
+           "&client_url=https%3A%2F%2Fgrafana.example%2F&dedup_prefix=prod&send_resolved=no"
+           "&component_label=service&group_label=job")
     assert PagerDutyNotifier.from_url(url).config == PagerDutyConfig(
         routing_key=KEY, region="eu", source="db1", client="Grafana",
-        client_url="https://grafana.example/", dedup_prefix="prod", send_resolved=False)
+        client_url="https://grafana.example/", dedup_prefix="prod", send_resolved=False,
+        component_label="service", group_label="job")
     via_registry = default_registry.from_url(f"pagerduty://{KEY}", region="eu")
     assert isinstance(via_registry, PagerDutyNotifier)
     assert via_registry.config == PagerDutyConfig(routing_key=KEY, region="eu")
@@ -271,6 +283,8 @@ def test_from_url_round_trips_to_the_same_config() -> None:
     ({"links": [("https://x",)]}, "links must be a list"),
     ({"links": [("javascript:x", "t")]}, "link href"),
     ({"dedup_prefix": ""}, "dedup_prefix"),
+    ({"component_label": ""}, "component_label must not be empty"),
+    ({"group_label": 3}, "group_label must be a string"),
     ({"send_resolved": "yes"}, "send_resolved"),
 ])
 def test_bad_config(kwargs: dict[str, Any], match: str) -> None:

@@ -85,6 +85,9 @@ class PagerDutyConfig:
     - ``client`` / ``client_url``: the monitoring tool PagerDuty links back to.
     - ``links``: ``(href, text)`` pairs added to every trigger event (the
       alert's ``runbook_url`` and ``dashboard_url`` annotations are added too).
+    - ``component_label`` / ``group_label``: label names whose values become
+      the event's ``component`` and ``group`` (e.g. ``"service"``, ``"job"``);
+      left out when the alert lacks the label.
     - ``dedup_prefix``: ``dedup_key`` is ``"{dedup_prefix}/{fingerprint}"``.
     - ``send_resolved``: send ``resolve`` events for resolved alerts.
     """
@@ -96,6 +99,8 @@ class PagerDutyConfig:
     client: str = "alertkit"
     client_url: str | None = None
     links: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_links)
+    component_label: str | None = None
+    group_label: str | None = None
     dedup_prefix: str = "alertkit"
     send_resolved: bool = True
 
@@ -110,6 +115,10 @@ class PagerDutyConfig:
         check_str("pagerduty", "client", self.client, max_len=255)
         if self.client_url is not None:
             check_base_url("pagerduty", self.client_url, "client_url", link=True)
+        for name in ("component_label", "group_label"):
+            value = getattr(self, name)
+            if value is not None:
+                check_str("pagerduty", name, value, max_len=200)
         check_str("pagerduty", "dedup_prefix", self.dedup_prefix, max_len=200)
         if not isinstance(self.send_resolved, bool):
             raise NotifierConfigError("pagerduty: send_resolved must be True or False")
@@ -124,8 +133,8 @@ class PagerDutyNotifier(HttpChannel):
     """Sends alertkit notifications to PagerDuty as Events API v2 events.
 
     URL form: ``pagerduty://ROUTING_KEY`` with query options ``region``
-    (``us``/``eu``), ``source``, ``client``, ``client_url``, ``dedup_prefix``,
-    ``send_resolved`` (yes/no) and ``base_url``::
+    (``us``/``eu``), ``source``, ``client``, ``client_url``, ``component_label``,
+    ``group_label``, ``dedup_prefix``, ``send_resolved`` (yes/no) and ``base_url``::
 
         pagerduty://0123456789abcdef0123456789abcdef?region=eu&client=Grafana
 
@@ -164,7 +173,7 @@ class PagerDutyNotifier(HttpChannel):
             )
         fields = url_options("pagerduty", parts.query, {
             "region": str, "source": str, "client": str, "client_url": str,
-            "dedup_prefix": str, "base_url": str,
+            "dedup_prefix": str, "base_url": str, "component_label": str, "group_label": str,
             "send_resolved": lambda v: parse_bool("pagerduty", "send_resolved", v),
         })
         fields.update(options)
@@ -222,6 +231,9 @@ class PagerDutyNotifier(HttpChannel):
             },
             "client": cfg.client,
         }
+        for field, label in (("component", cfg.component_label), ("group", cfg.group_label)):
+            if label is not None and labels.get(label):
+                event["payload"][field] = labels[label]
         if cfg.client_url is not None:
             event["client_url"] = cfg.client_url
         if links:
