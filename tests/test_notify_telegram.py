@@ -211,6 +211,14 @@ def many_alerts(count: int, note: str = "x" * 300) -> list[ak.Alert]:
 _MORE = re.compile(r"… and (\d+) more alert\(s\) not shown\Z")
 
 
+def test_emoji_count_twice_as_telegram_counts_them() -> None:
+    n = notification(firing=many_alerts(20, "🔥" * 400), texts={"title": "🔥&" * 300})
+    text = notifier().text(n)
+    assert len(text.encode("utf-16-le")) // 2 <= 4096 < len(text) * 2
+    match = _MORE.search(text)
+    assert match is not None and text.count("<code>HighCPU</code>") + int(match.group(1)) == 20
+
+
 def test_truncation_keeps_the_limit_and_counts_the_rest() -> None:
     n = notification(firing=many_alerts(40))
     text = notifier().text(n)
@@ -223,14 +231,14 @@ def test_truncation_keeps_the_limit_and_counts_the_rest() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(count=st.integers(0, 30), truncated=st.integers(0, 5), limit=st.integers(200, 4096),
-       note=st.text(max_size=120))
+       note=st.text(max_size=120) | st.text("🔥&<", max_size=300))
 def test_text_fits_and_accounts_for_every_alert(count: int, truncated: int, limit: int,
                                                  note: str) -> None:
     n = notification(firing=many_alerts(count, note) if count else [],
                      resolved=[] if count else [alert(firing=False)])
     n = attrs.evolve(n, truncated=truncated)
     text = notifier(max_chars=limit).text(n)
-    assert len(text) <= limit
+    assert len(text.encode("utf-16-le")) // 2 <= limit
     total = max(count, 1) + truncated
     shown = text.count("<code>HighCPU</code>")
     match = _MORE.search(text)

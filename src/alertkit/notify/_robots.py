@@ -93,11 +93,13 @@ def fit_bytes(build: Callable[[int], str], limit: int, *, encoding: str = "utf-8
 
 
 def lines_within(
-    n: Notification, render: Callable[[Alert, str], str], *, max_bytes: int, separator: str
+    n: Notification, render: Callable[[Alert, str], str], *, max_bytes: int, separator: str,
+    encoding: str = "utf-8",
 ) -> str:
-    """Alert blocks that fit ``max_bytes`` of UTF-8, then the count of those left out."""
+    """Alert blocks that fit ``max_bytes`` in ``encoding``, then the count of those left out."""
     return fit_bytes(
-        lambda chars: alert_lines(n, render, max_chars=chars, separator=separator), max_bytes
+        lambda chars: alert_lines(n, render, max_chars=chars, separator=separator), max_bytes,
+        encoding=encoding,
     )
 
 

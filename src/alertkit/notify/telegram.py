@@ -26,12 +26,13 @@ from alertkit._core.model import Alert
 from alertkit._dispatch.notification import DeliveryResult, Notification
 from alertkit._errors import NotifierConfigError
 
-from ._channel import HttpChannel, alert_lines, truncate
+from ._channel import HttpChannel, truncate
 from ._robots import (
     BodyError,
     check_api_url,
     classify_json,
     labels_text,
+    lines_within,
     parse_bool,
     reject_unknown,
     rendered,
@@ -111,6 +112,11 @@ class TelegramConfig:
         _check(self)
 
 
+def _units(text: str) -> int:
+    """Length in UTF-16 code units, as Telegram counts."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def _esc(text: str) -> str:
     return html.escape(text, quote=False)
 
@@ -183,11 +189,22 @@ class TelegramNotifier(HttpChannel):
         return cls(TelegramConfig(**fields))
 
     def text(self, notification: Notification) -> str:
-        """The message's HTML: bold title, then the alert blocks that fit."""
+        """The message's HTML: bold title, then the alert blocks that fit.
+
+        Telegram counts UTF-16 code units (an emoji outside the BMP is two)
+        after parsing the markup; the raw HTML is measured the same way, so
+        the parsed text, never longer, always fits.
+        """
+        limit = self.config.max_chars
         title = " ".join(rendered(notification, "title").split())
-        header = f"<b>{_esc(truncate(title, _TITLE_CHARS))}</b>"
-        budget = self.config.max_chars - len(header) - 2
-        body = alert_lines(notification, _render, max_chars=budget, separator="\n\n")
+        chars = _TITLE_CHARS
+        header = f"<b>{_esc(truncate(title, chars))}</b>"
+        while _units(header) > limit // 2:  # pathological titles: all "&" or emoji
+            chars //= 2
+            header = f"<b>{_esc(truncate(title, chars))}</b>"
+        budget = limit - _units(header) - 2
+        body = lines_within(notification, _render, max_bytes=2 * budget, separator="\n\n",
+                            encoding="utf-16-le")
         return f"{header}\n\n{body}" if body else header
 
     def payload(self, notification: Notification) -> dict[str, Any]:
