@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from email.header import decode_header, make_header
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 import httpx
@@ -241,3 +242,26 @@ def test_any_message_fits_in_4096_bytes(summaries: list[str], truncated: int) ->
     missing = len(alerts) - message.count("🟠 FIRING R") + truncated
     if missing:
         assert message.endswith(f"… and {missing} more alert(s) not shown")
+
+
+_names = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cc", "Cs"]),
+                 min_size=1, max_size=20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(topic=st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True),
+       host=st.sampled_from(["ntfy.example.com", "127.0.0.1", "[::1]"]),
+       port=st.one_of(st.none(), st.integers(1, 65535)),
+       secure=st.booleans(),
+       login=st.one_of(st.none(), st.tuples(_names.filter(lambda u: ":" not in u), _names)),
+       mode=st.sampled_from(["json", "headers"]))
+def test_from_url_round_trips_any_server_and_login(
+        topic: str, host: str, port: int | None, secure: bool,
+        login: tuple[str, str] | None, mode: str) -> None:
+    userinfo = f"{quote(login[0], safe='')}:{quote(login[1], safe='')}@" if login else ""
+    netloc = f"{host}:{port}" if port is not None else host
+    url = f"{'ntfys' if secure else 'ntfy'}://{userinfo}{netloc}/{topic}?mode={mode}"
+    expected = NtfyConfig(
+        topic=topic, base_url=f"{'https' if secure else 'http'}://{netloc}", mode=mode,
+        username=login[0] if login else None, password=login[1] if login else None)
+    assert NtfyNotifier.from_url(url).config == expected

@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import attrs
 import httpx
@@ -339,3 +340,24 @@ def test_events_one_per_alert_with_stable_distinct_keys(
         if e["event_action"] == "trigger":
             assert len(e["payload"]["summary"]) <= 1024
             json.dumps(e, allow_nan=False)
+
+
+_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cc", "Cs"]),
+                min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.from_regex(r"[A-Za-z0-9]{32}", fullmatch=True),
+       region=st.sampled_from(["us", "eu"]), source=st.one_of(st.none(), _text),
+       client=_text, prefix=_text, send_resolved=st.booleans())
+def test_from_url_round_trips_any_text_options(key: str, region: str, source: str | None,
+                                               client: str, prefix: str,
+                                               send_resolved: bool) -> None:
+    options = {"region": region, "client": client, "dedup_prefix": prefix,
+               "send_resolved": "yes" if send_resolved else "no"}
+    if source is not None:
+        options["source"] = source
+    url = f"pagerduty://{key}?{urlencode(options)}"
+    assert PagerDutyNotifier.from_url(url).config == PagerDutyConfig(
+        routing_key=key, region=region, source=source, client=client, dedup_prefix=prefix,
+        send_resolved=send_resolved)
