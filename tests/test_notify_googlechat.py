@@ -168,13 +168,20 @@ async def test_refused_and_timeout_retry(httpserver: HTTPServer) -> None:
     result = await deliver(refused, notification())
     assert isinstance(result, ak.Retry) and KEY not in result.reason
 
+
     def slow(request: Request) -> Response:
         time.sleep(0.5)
+
         return Response("{}")
 
     httpserver.expect_request(PATH).respond_with_handler(slow)
     result = await deliver(gchat(httpserver), notification(), timeout=0.1)
     assert isinstance(result, ak.Retry) and result.reason.startswith("timeout")
+    # Let the slow handler finish here, not in the next test's request log.
+    for _ in range(500):
+        if httpserver.log:
+            break
+        time.sleep(0.01)
 
 
 # -- limits ----------------------------------------------------------------------------
