@@ -198,19 +198,23 @@ _MORE = re.compile(r"… and (\d+) more alert\(s\) not shown")
 
 @settings(max_examples=30, deadline=None)
 @given(count=st.integers(1, 40), truncated=st.integers(0, 3), limit=st.integers(500, 6000),
-       note=st.text(max_size=200), post=st.booleans())
+       note=st.text(max_size=200) | st.text('"\\\x01', max_size=400), post=st.booleans())
 def test_text_fits_the_budget_and_counts_every_alert(
         count: int, truncated: int, limit: int, note: str, post: bool) -> None:
     alerts = [attrs.evolve(alert(host=f"web{i}"), annotations={"summary": note})
               for i in range(count)]
     n = attrs.evolve(notification(firing=alerts), truncated=truncated)
     bot = notifier(max_bytes=limit, msg_type="post" if post else "interactive")
+    body = bot.payload(n)
     if post:
-        lines = [p[0]["text"] for p in bot.payload(n)["content"]["post"]["zh_cn"]["content"]]
-        text = "\n".join(lines)
+        paragraphs = body["content"]["post"]["zh_cn"]["content"]
+        text = "\n".join(p[0]["text"] for p in paragraphs)
+        compact = json.dumps(paragraphs, ensure_ascii=False, separators=(",", ":"))
+        assert len(compact.encode()) <= limit
     else:
-        text = bot.payload(n)["card"]["elements"][0]["text"]["content"]
-    assert len(text.encode()) <= limit
+        text = body["card"]["elements"][0]["text"]["content"]
+        assert len(json.dumps(text, ensure_ascii=False).encode()) <= limit
+    assert len(json.dumps(body, ensure_ascii=False).encode()) <= 20_000
     match = _MORE.search(text)
     assert text.count("HighCPU {host=") + (int(match.group(1)) if match else 0) == count + truncated
 

@@ -69,23 +69,27 @@ def value_text(alert: Alert) -> str:
     return format_value(alert.value)
 
 
-def fit_bytes(build: Callable[[int], str], limit: int, *, encoding: str = "utf-8") -> str:
+def fit_bytes(build: Callable[[int], str], limit: int, *, encoding: str = "utf-8",
+              size: Callable[[str], int] | None = None) -> str:
     """``build(max_chars)`` for the largest ``max_chars`` whose text fits ``limit`` bytes.
 
     ``build`` is typically an :func:`~alertkit.notify._channel.alert_lines`
     call: lines are counted in characters, limits like WeCom's in bytes of
     UTF-8. A binary search over the character budget keeps whole alert
-    lines and the "… and N more" note intact.
+    lines and the "… and N more" note intact. ``size`` measures a text
+    another way (e.g. as it will be JSON-encoded); by default its length in
+    ``encoding``.
     """
+    measure = size if size is not None else (lambda t: len(t.encode(encoding)))
     text = build(limit)
-    if len(text.encode(encoding)) <= limit:
+    if measure(text) <= limit:
         return text
     low, high = 0, limit  # build(low) fits (or low is 0), build(high) does not
     best = build(0)
     while high - low > 1:
         mid = (low + high) // 2
         candidate = build(mid)
-        if len(candidate.encode(encoding)) <= limit:
+        if measure(candidate) <= limit:
             low, best = mid, candidate
         else:
             high = mid
@@ -94,12 +98,12 @@ def fit_bytes(build: Callable[[int], str], limit: int, *, encoding: str = "utf-8
 
 def lines_within(
     n: Notification, render: Callable[[Alert, str], str], *, max_bytes: int, separator: str,
-    encoding: str = "utf-8",
+    encoding: str = "utf-8", size: Callable[[str], int] | None = None,
 ) -> str:
     """Alert blocks that fit ``max_bytes`` in ``encoding``, then the count of those left out."""
     return fit_bytes(
         lambda chars: alert_lines(n, render, max_chars=chars, separator=separator), max_bytes,
-        encoding=encoding,
+        encoding=encoding, size=size,
     )
 
 

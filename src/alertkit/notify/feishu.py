@@ -25,6 +25,7 @@ import base64
 import hashlib
 import hmac
 import html
+import json
 from typing import Any, Literal
 
 import attrs
@@ -53,7 +54,7 @@ from .templates import severity_emoji
 
 __all__ = ["FeishuConfig", "FeishuNotifier", "feishu_sign", "feishu_template"]
 
-#: alertkit's budget for the alert text, in bytes of UTF-8 (Feishu takes bodies up to 20 KB).
+#: alertkit's budget for the alert text as JSON-encoded in the body (Feishu takes up to 20 KB).
 MAX_BYTES = 18_000
 #: Rate-limit codes: "too many request" and "frequency limited".
 RATE_LIMITED = (9499, 11232)
@@ -165,6 +166,15 @@ def _render_plain(alert: Alert, status: str) -> str:
     return "\n".join(lines)
 
 
+def _paragraphs(text: str) -> list[list[dict[str, str]]]:
+    return [[{"tag": "text", "text": line}] for line in text.split("\n")]
+
+
+def _json_size(value: object) -> int:
+    """Bytes ``value`` takes in the request body (quotes and escapes included)."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
 def _error_of(body: dict[str, Any]) -> BodyError | None:
     code = body.get("code", body.get("StatusCode"))
     if code == 0:
@@ -217,7 +227,7 @@ class FeishuNotifier(HttpChannel):
         firing = notification.status == "firing"
         template = feishu_template(highest_severity(notification), resolved=not firing)
         text = lines_within(notification, _render_md, max_bytes=self.config.max_bytes,
-                            separator="\n")
+                            separator="\n", size=_json_size)
         return {
             "config": {"wide_screen_mode": True},
             "header": {"title": {"tag": "plain_text", "content": self._title(notification)},
@@ -228,9 +238,9 @@ class FeishuNotifier(HttpChannel):
     def post_content(self, notification: Notification) -> dict[str, Any]:
         """The rich-text post: the title and one text paragraph per line."""
         text = lines_within(notification, _render_plain, max_bytes=self.config.max_bytes,
-                            separator="\n")
-        paragraphs = [[{"tag": "text", "text": line}] for line in text.split("\n")]
-        return {"post": {"zh_cn": {"title": self._title(notification), "content": paragraphs}}}
+                            separator="\n", size=lambda t: _json_size(_paragraphs(t)))
+        return {"post": {"zh_cn": {"title": self._title(notification),
+                                   "content": _paragraphs(text)}}}
 
     def payload(self, notification: Notification, *, now: float | None = None
                 ) -> dict[str, Any]:
