@@ -186,6 +186,21 @@ async def test_timeout_and_refused_connection_are_retried(httpserver: HTTPServer
     assert isinstance(result, ak.Retry) and "ConnectError" in result.reason
 
 
+def test_every_kind_of_responder() -> None:
+    notifier = OpsgenieNotifier(OpsgenieConfig(
+        api_key=KEY, teams=["sre"], users=["ann@example.com"], escalations=["night"],
+        schedules=["primary"]))
+    assert notifier.payload(alert())["responders"] == [
+        {"type": "team", "name": "sre"},
+        {"type": "user", "username": "ann@example.com"},
+        {"type": "escalation", "name": "night"},
+        {"type": "schedule", "name": "primary"},
+    ]
+    assert OpsgenieNotifier.from_url(
+        f"opsgenie://{KEY}?teams=sre&users=ann%40example.com&escalations=night"
+        "&schedules=primary").config == notifier.config
+
+
 def test_limits_message_130_description_15000_with_markers() -> None:
     a = alert()
     big = ak.Alert(fingerprint=a.fingerprint, rule=a.rule, labels=a.labels,
@@ -229,6 +244,9 @@ def test_from_url_round_trips() -> None:
     ({"tags": ["has space"]}, "tags item"),
     ({"tags": [f"t{i}" for i in range(20)]}, "at most 19 tags"),
     ({"teams": [""]}, "teams item must not be empty"),
+    ({"users": "ann@example.com"}, "users must be a list"),
+    ({"escalations": ["e" * 101]}, "escalations item is 101 characters"),
+    ({"schedules": [None]}, "schedules item must be a string"),
     ({"source": ""}, "source"),
     ({"entity": "x" * 513}, "entity is 513 characters"),
     ({"alias_prefix": "a/b"}, "alias_prefix"),

@@ -78,7 +78,8 @@ class OpsgenieConfig:
     - ``region``: ``"us"`` (api.opsgenie.com) or ``"eu"`` (api.eu.opsgenie.com);
       ``base_url`` overrides both (tests, proxies).
     - ``tags``: added to every alert, with the alert's severity.
-    - ``teams``: team names added as ``responders``.
+    - ``teams``, ``users`` (usernames, i.e. e-mail addresses), ``escalations``
+      and ``schedules``: the ``responders`` of every alert, by name.
     - ``source`` (default ``"alertkit"``) and ``entity`` (default: the
       alert's ``instance`` or ``host`` label).
     - ``alias_prefix``: the alias is ``"{alias_prefix}-{fingerprint}"``.
@@ -90,6 +91,9 @@ class OpsgenieConfig:
     base_url: str | None = None
     tags: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     teams: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    users: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    escalations: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    schedules: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     source: str = "alertkit"
     entity: str | None = None
     alias_prefix: str = "alertkit"
@@ -105,7 +109,8 @@ class OpsgenieConfig:
         if len(self.tags) > 19:
             raise NotifierConfigError("opsgenie: at most 19 tags (Opsgenie allows 20 per "
                                       "alert, one is the severity)")
-        check_strings("opsgenie", "teams", self.teams, max_len=100)
+        for name in ("teams", "users", "escalations", "schedules"):
+            check_strings("opsgenie", name, getattr(self, name), max_len=100)
         check_str("opsgenie", "source", self.source, max_len=100)
         if self.entity is not None:
             check_str("opsgenie", "entity", self.entity, max_len=512)
@@ -127,7 +132,8 @@ class OpsgenieNotifier(HttpChannel):
     """Creates, closes and acknowledges Opsgenie alerts, one per alertkit alert.
 
     URL form: ``opsgenie://API_KEY`` with query options ``region``
-    (``us``/``eu``), ``tags`` and ``teams`` (comma-separated), ``source``,
+    (``us``/``eu``), ``tags``, ``teams``, ``users``, ``escalations`` and
+    ``schedules`` (comma-separated), ``source``,
     ``entity``, ``alias_prefix``, ``send_resolved`` (yes/no) and ``base_url``::
 
         opsgenie://eb243592-faa2-4ba2-a551q-1afdf565c889?region=eu&teams=sre,db
@@ -168,7 +174,8 @@ class OpsgenieNotifier(HttpChannel):
             )
         fields = url_options("opsgenie", parts.query, {
             "region": str, "source": str, "entity": str, "alias_prefix": str,
-            "base_url": str, "tags": to_list, "teams": to_list,
+            "base_url": str, "tags": to_list, "teams": to_list, "users": to_list,
+            "escalations": to_list, "schedules": to_list,
             "send_resolved": lambda v: parse_bool("opsgenie", "send_resolved", v),
         })
         fields.update(options)
@@ -218,8 +225,14 @@ class OpsgenieNotifier(HttpChannel):
         entity = cfg.entity or labels.get("instance") or labels.get("host")
         if entity:
             body["entity"] = truncate(entity, 512)
-        if cfg.teams:
-            body["responders"] = [{"type": "team", "name": t} for t in cfg.teams]
+        responders = [
+            *({"type": "team", "name": t} for t in cfg.teams),
+            *({"type": "user", "username": u} for u in cfg.users),
+            *({"type": "escalation", "name": e} for e in cfg.escalations),
+            *({"type": "schedule", "name": s} for s in cfg.schedules),
+        ]
+        if responders:
+            body["responders"] = responders
         return body
 
     def requests(self, notification: Notification) -> list[tuple[str, dict[str, Any]]]:
