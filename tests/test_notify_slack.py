@@ -319,6 +319,14 @@ def test_a_long_title_is_cut_in_the_header() -> None:
     assert body["text"] == "T" * 500
 
 
+def test_empty_texts_never_make_empty_blocks() -> None:
+    notifier = SlackNotifier(SlackConfig(token=TOKEN, channel="C1"))
+    body = notifier.payload(notification(texts={"title": " ", "body.slack": ""}))
+    assert body["text"] == "[FIRING] ops"
+    assert body["blocks"][0]["text"]["text"] == "[FIRING] ops"
+    assert body["attachments"][0]["blocks"][0]["text"]["text"].startswith("🟠 *FIRING*")
+
+
 @settings(max_examples=25, deadline=None)
 @given(k=st.integers(1, 120), truncated=st.integers(0, 50),
        summary_len=st.integers(0, 4000))

@@ -216,7 +216,7 @@ class SlackNotifier(HttpChannel):
             blocks.append(_section(text))
             used += len(text)
         left = len(alerts) - len(blocks) + n.truncated
-        if left:
+        if left or not blocks:
             blocks.append({"type": "context", "elements": [
                 {"type": "mrkdwn", "text": f"… and {left} more alert(s) not shown"}]})
         return blocks
@@ -228,7 +228,9 @@ class SlackNotifier(HttpChannel):
         section, else one section per alert, as many as the limits allow,
         then "… and N more alert(s) not shown".
         """
-        title = title_text(notification)
+        # Slack rejects an empty header or section: an empty rendered title gets a stand-in.
+        title = title_text(notification).strip() or (
+            f"[{notification.status.upper()}] {notification.receiver}")
         severity = worst(notification)
         color = RESOLVED_COLOR if severity is None else severity_color(severity)
         body: dict[str, Any] = {}
