@@ -347,6 +347,11 @@ async def test_a_redelivery_keeps_the_message_id() -> None:
 
 def test_subject_prefixes() -> None:
     m = mailer(25, tls="none", subject_prefixes={"high": "🔥", "resolved": ""})
+    assert dict(m.config.subject_prefixes) == {
+        "critical": "[CRITICAL]", "high": "🔥", "medium": "[MEDIUM]", "low": "[LOW]",
+        "info": "[INFO]", "resolved": ""}
+    with pytest.raises(TypeError):
+        m.config.subject_prefixes["high"] = "x"  # type: ignore[index]
     assert m.subject(notification(firing=[alert(severity=ak.Severity.HIGH)])) == (
         "🔥 [FIRING:1] HighCPU")
     assert m.subject(notification(firing=[], resolved=[alert(firing=False)])) == (

@@ -13,7 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import alertkit as ak
+import alertkit.notify.dingtalk
+import alertkit.notify.email
+import alertkit.notify.feishu
+import alertkit.notify.telegram
+import alertkit.notify.wecom
 from alertkit.notify._robots import classify_json, fit_bytes, split_robot_url
+from alertkit.notify.registry import notifier_from_url
 
 SECRET = "tok3n-S3CRET-value"
 
@@ -105,3 +111,18 @@ def test_module_doctests(name: str) -> None:
     module = importlib.import_module(f"alertkit.notify.{name}")
     failed, attempted = doctest.testmod(module)
     assert attempted > 0 and failed == 0
+
+
+@pytest.mark.parametrize("url", [
+    "telegram://123:ABC/42",
+    "dingtalk://token",
+    "wecom://key",
+    "feishu://token",
+    "smtp://mail.example.com?from=a@example.com&to=b@example.com",
+])
+def test_an_unknown_keyword_option_is_a_config_error(url: str) -> None:
+    notifier = notifier_from_url(url)  # the modules registered their schemes on import
+    with pytest.raises(ak.NotifierConfigError, match=r"unknown option\(s\) colour \(known: "):
+        type(notifier).from_url(url, colour="red")  # type: ignore[attr-defined]
+    with pytest.raises(ak.NotifierConfigError, match="colour"):
+        notifier_from_url(url, colour="red")

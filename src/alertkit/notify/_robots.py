@@ -9,9 +9,10 @@ function that extracts ``(code, message, retry_after)`` from the body.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import attrs
 import httpx
 
 from alertkit._core.model import Alert
@@ -32,6 +33,7 @@ __all__ = [
     "fit_bytes",
     "labels_text",
     "lines_within",
+    "make_config",
     "parse_bool",
     "reject_unknown",
     "rendered",
@@ -40,6 +42,7 @@ __all__ = [
 ]
 
 _DEFAULTS = NotificationTemplates()
+T = TypeVar("T")
 
 BodyError = tuple[object, str, object]
 """``(code, message, retry_after)`` of an error answer; ``retry_after`` may be ``None``."""
@@ -250,3 +253,14 @@ def reject_unknown(options: Mapping[str, str], known: tuple[str, ...], scheme: s
             f"{scheme}://*** URL: unknown option(s) {', '.join(unknown)} "
             f"(known: {', '.join(known) or 'none'})"
         )
+
+
+def make_config(cls: type[T], fields: Mapping[str, Any], service: str) -> T:
+    """``cls(**fields)``, with a :class:`~alertkit.NotifierConfigError` for an unknown field."""
+    known = [f.name for f in attrs.fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(fields) - set(known))
+    if unknown:
+        raise NotifierConfigError(
+            f"{service}: unknown option(s) {', '.join(unknown)} (known: {', '.join(known)})"
+        )
+    return cls(**fields)

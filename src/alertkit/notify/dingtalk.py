@@ -10,7 +10,7 @@ base64(HMAC-SHA256(key=secret, msg=f"{timestamp}\\n{secret}")).
 DingTalk answers HTTP 200 with ``{"errcode": 0, "errmsg": "ok"}``, or an
 error code: 130101 ("send too fast", over 20 messages a minute per robot)
 is retried after 60 s, -1 ("system busy") with the usual backoff, anything
-else (bad token 300001, bad signature 310000, keyword mismatch…) fails with
+else (310000, a failed security check: signature, keyword, IP…) fails with
 DingTalk's message. The access token and the secret are kept out of
 ``repr``, results and logs.
 """
@@ -40,6 +40,7 @@ from ._robots import (
     classify_json,
     labels_text,
     lines_within,
+    make_config,
     parse_bool,
     reject_unknown,
     rendered,
@@ -182,7 +183,7 @@ class DingTalkNotifier(HttpChannel):
         if "at_all" in query:
             fields["at_all"] = parse_bool(query["at_all"], "at_all", "dingtalk")
         fields.update(options)
-        return cls(DingTalkConfig(**fields))
+        return cls(make_config(DingTalkConfig, fields, "dingtalk"))
 
     def url(self, now: float) -> str:
         """The request URL at ``now`` (epoch seconds): token, then timestamp and sign if signed."""

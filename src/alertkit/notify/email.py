@@ -41,6 +41,7 @@ from collections.abc import Iterable, Mapping
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, getaddresses, parseaddr
+from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import unquote
 
@@ -51,21 +52,21 @@ from alertkit._dispatch.notification import Delivered, DeliveryResult, Failed, N
 from alertkit._errors import NotifierConfigError
 
 from ._channel import highest_severity
-from ._robots import reject_unknown, rendered, split_robot_url
+from ._robots import make_config, reject_unknown, rendered, split_robot_url
 from .redact import Redactor
 from .registry import default_registry
 from .sender import DeliveryContext
 
 __all__ = ["DEFAULT_SUBJECT_PREFIXES", "EmailConfig", "EmailNotifier"]
 
-DEFAULT_SUBJECT_PREFIXES: Mapping[str, str] = {
+DEFAULT_SUBJECT_PREFIXES: Mapping[str, str] = MappingProxyType({
     "critical": "[CRITICAL]",
     "high": "[HIGH]",
     "medium": "[MEDIUM]",
     "low": "[LOW]",
     "info": "[INFO]",
     "resolved": "[RESOLVED]",
-}
+})
 _PORTS = {"starttls": 587, "tls": 465, "none": 25}
 _SCHEMES = ("smtp", "smtps")
 _MAX_SUBJECT = 250
@@ -104,7 +105,7 @@ def _prefixes(value: object) -> Mapping[str, str]:
                 f"email subject_prefixes[{key!r}] must be a string without line breaks"
             )
         merged[key] = prefix
-    return merged
+    return MappingProxyType(merged)
 
 
 def _is_loopback(host: str) -> bool:
@@ -186,7 +187,7 @@ class EmailConfig:
     cafile: str | None = None
     ssl_context: ssl.SSLContext | None = attrs.field(default=None, repr=False, eq=False)
     subject_prefixes: Mapping[str, str] = attrs.field(
-        factory=lambda: dict(DEFAULT_SUBJECT_PREFIXES), converter=_prefixes, hash=False
+        factory=dict, converter=_prefixes, hash=False
     )
     local_hostname: str | None = None
 
@@ -268,7 +269,7 @@ class EmailNotifier:
             if required not in fields:
                 option = "from" if required == "sender" else "to"
                 raise NotifierConfigError(f"{scheme}://*** URL needs the {option}= option")
-        return cls(EmailConfig(**fields))
+        return cls(make_config(EmailConfig, fields, "email"))
 
     def subject(self, notification: Notification) -> str:
         """The prefix for the highest severity (or ``resolved``), then the rendered title."""

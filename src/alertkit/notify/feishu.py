@@ -43,6 +43,7 @@ from ._robots import (
     classify_json,
     labels_text,
     lines_within,
+    make_config,
     reject_unknown,
     rendered,
     split_robot_url,
@@ -217,7 +218,7 @@ class FeishuNotifier(HttpChannel):
         if "msg_type" in query:
             fields["msg_type"] = query["msg_type"]
         fields.update(options)
-        return cls(FeishuConfig(**fields))
+        return cls(make_config(FeishuConfig, fields, "feishu"))
 
     def _title(self, notification: Notification) -> str:
         return truncate(_flat(rendered(notification, "title")), 200)

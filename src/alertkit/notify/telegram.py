@@ -33,6 +33,7 @@ from ._robots import (
     classify_json,
     labels_text,
     lines_within,
+    make_config,
     parse_bool,
     reject_unknown,
     rendered,
@@ -186,7 +187,7 @@ class TelegramNotifier(HttpChannel):
             fields["disable_web_page_preview"] = not parse_bool(
                 query["preview"], "preview", "telegram")
         fields.update(options)
-        return cls(TelegramConfig(**fields))
+        return cls(make_config(TelegramConfig, fields, "telegram"))
 
     def text(self, notification: Notification) -> str:
         """The message's HTML: bold title, then the alert blocks that fit.

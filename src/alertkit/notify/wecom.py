@@ -37,6 +37,7 @@ from ._robots import (
     classify_json,
     labels_text,
     lines_within,
+    make_config,
     reject_unknown,
     rendered,
     split_robot_url,
@@ -166,7 +167,7 @@ class WeComNotifier(HttpChannel):
         if "mention" in query:
             fields["mention_users"] = tuple(u for u in query["mention"].split(",") if u)
         fields.update(options)
-        return cls(WeComConfig(**fields))
+        return cls(make_config(WeComConfig, fields, "wecom"))
 
     def content(self, notification: Notification) -> str:
         """The markdown content: coloured title, alert blocks that fit, mentions."""
