@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "AlertkitError",
+    "AlertmanagerPayloadError",
     "ConfigError",
     "DeliveryError",
     "DurationError",
@@ -28,6 +29,7 @@ __all__ = [
     "SnapshotError",
     "TemplateError",
     "TimeWentBackwardsError",
+    "WebhookSignatureError",
 ]
 
 
@@ -173,3 +175,21 @@ class NotifierConfigError(AlertkitError, ValueError):
 
 class OutboxError(AlertkitError, ValueError):
     """An outbox store or a stored notification is unusable (corrupt row, unknown version...)."""
+
+
+class WebhookSignatureError(AlertkitError, ValueError):
+    """A signed webhook request does not verify: a header is missing, the timestamp is
+    outside the tolerance, or no signature matches. The message never quotes the secret."""
+
+
+class AlertmanagerPayloadError(AlertkitError, ValueError):
+    """An Alertmanager webhook payload is not valid; ``path`` names the bad field
+    (``alerts[2].startsAt``, or ``$`` when the body is not JSON at all)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(path, message)
+        self.path = path
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
