@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,22 +13,6 @@ from pytest_httpserver import HTTPServer
 from alertkit.cli import notify_test
 
 SECRET = "pw-notify-test-SECRET"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def cli(*argv: str) -> tuple[int, str, str]:

@@ -8,7 +8,6 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -21,23 +20,6 @@ from delivery_helpers import closed_port, notification
 pytestmark = pytest.mark.anyio
 
 T0 = 1_700_000_000.0
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    # Threaded: a stalled handler must not block the next test's requests.
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def one_worker(url: str, *, clock: ak.FakeClock, results: list[ak.DeliveryOutcome],

@@ -7,31 +7,13 @@ import io
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 
-import pytest
 from pytest_httpserver import HTTPServer
 
 from alertkit.cli import notify_test
 
 TOKEN = "xoxb-42-43-cliS3cretToken"
 KEY = "mmS3cretHookKey0000"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def cli(*argv: str) -> tuple[int, str, str]:

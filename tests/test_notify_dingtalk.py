@@ -9,7 +9,6 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -30,22 +29,6 @@ T0 = 1_700_000_000.25
 TOKEN = "c0ffee00deadbeefc0ffee00deadbeef1234"
 SECRET = "SEC5ecretSigningKey0123456789abcdef"
 OK = {"errcode": 0, "errmsg": "ok"}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def notifier(srv: HTTPServer | None = None, **kw: Any) -> DingTalkNotifier:

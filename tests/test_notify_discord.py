@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -26,22 +25,6 @@ from delivery_helpers import alert, closed_port, notification
 T0 = 1_700_000_000.0
 TOKEN = "Dd-s3cretWebhookT0ken_xyz"
 PATH = f"/api/webhooks/987654321/{TOKEN}"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def discord(srv: HTTPServer, **kw: Any) -> DiscordNotifier:

@@ -9,7 +9,6 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -30,22 +29,6 @@ TOKEN = "0c2a4e6f-1111-2222-3333-tok3nvalue99"
 SECRET = "fsS3cretSigningValue42"
 PATH = f"/open-apis/bot/v2/hook/{TOKEN}"
 OK = {"code": 0, "msg": "success", "data": {}}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def notifier(srv: HTTPServer | None = None, **kw: Any) -> FeishuNotifier:

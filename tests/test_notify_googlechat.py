@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -28,22 +27,6 @@ T0 = 1_700_000_000.0
 KEY = "AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI"
 TOKEN = "s3cretT0ken_abcdefghijklmnopqrstuvwxyz%3D"
 PATH = "/v1/spaces/AAAAbcdE123/messages"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def gchat(srv: HTTPServer, **kw: Any) -> GoogleChatNotifier:

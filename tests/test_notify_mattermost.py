@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -26,22 +25,6 @@ from delivery_helpers import alert, closed_port, notification
 T0 = 1_700_000_000.0
 KEY = "x1y2z3s3cretHookKey4567"
 PATH = f"/hooks/{KEY}"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def mm(srv: HTTPServer, **kw: Any) -> MattermostNotifier:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Iterator
 from email.header import decode_header, make_header
 from typing import Any
 from urllib.parse import quote
@@ -30,22 +29,6 @@ TOPIC = "alerts-Zq81xk"
 TOKEN = "tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2"
 PUBLISHED = {"id": "sPs71M8A2T", "time": 1700000000, "expires": 1700043200,
              "event": "message", "topic": TOPIC, "message": "x"}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def nt(httpserver: HTTPServer, **kw: Any) -> NtfyNotifier:

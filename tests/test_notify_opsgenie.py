@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -26,22 +25,6 @@ T0 = 1_700_000_000.0
 KEY = "eb243592-faa2-4ba2-a551-1afdf565c889"
 ACCEPTED = {"result": "Request will be processed", "took": 0.302,
             "requestId": "43a29c5c-3dbf-4fa4-9c26-f4f71023e120"}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def og(httpserver: HTTPServer, **kw: Any) -> OpsgenieNotifier:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,22 +25,6 @@ pytestmark = pytest.mark.anyio
 
 T0 = 1_700_000_000.0
 KEY = "R0ut1ngKeyS3cretR0ut1ngKeyS3cret"  # 32 characters
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def pd(httpserver: HTTPServer, **kw: Any) -> PagerDutyNotifier:

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -25,22 +24,6 @@ KEY = "R0ut1ngKeyS3cretR0ut1ngKeyS3cret"
 SID = "AC" + "0123456789abcdef" * 2
 TOKEN = "S3cr3tT0kenS3cr3tT0kenS3cr3tT0ke"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def worker(sender: ak.NotificationSender, clock: ak.FakeClock,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,22 +25,6 @@ T0 = 1_700_000_000.0
 TOKEN = "azGDORePK8gMaC0QOYAMyEEuzJnyUi"
 USER = "uQiRzpo4DXghDmr9QzzfQu27cmVRsG"
 OK = {"status": 1, "request": "647d2300-702c-4b38-8b2f-d56326ae460b"}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def po(httpserver: HTTPServer, **kw: Any) -> PushoverNotifier:

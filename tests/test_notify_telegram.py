@@ -6,7 +6,6 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -25,22 +24,6 @@ from delivery_helpers import alert, closed_port, notification
 T0 = 1_700_000_000.0
 TOKEN = "7700112233:AAHsecretTOKENvalue_x-9"
 CHAT = -1001234567890
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def notifier(srv: HTTPServer | None = None, **kw: Any) -> TelegramNotifier:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -31,22 +30,6 @@ FROM = "+15017122661"
 TO = ("+15558675310", "+15558675311")
 SERVICE = "MG" + "fedcba9876543210" * 2
 PATH = f"/2010-04-01/Accounts/{SID}"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def config(httpserver: HTTPServer | None = None, **kw: Any) -> TwilioConfig:

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,22 +20,6 @@ from delivery_helpers import alert, notification
 
 T0 = 1_700_000_000.0
 SECRET = "whsec_" + base64.b64encode(b"super-secret-signing-key").decode()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def group() -> ak.Notification:

@@ -6,7 +6,6 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -26,22 +25,6 @@ T0 = 1_700_000_000.0
 KEY = "693a91f6-7abc-4bc4-97a0-0ec2s3cr3tkey"
 OK = {"errcode": 0, "errmsg": "ok"}
 PATH = "/cgi-bin/webhook/send"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
-@pytest.fixture
-def httpserver(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def notifier(srv: HTTPServer | None = None, **kw: Any) -> WeComNotifier:

@@ -76,6 +76,7 @@ from ._dispatch.silences import Silence, SilenceState
 from ._dispatch.state import DispatchState
 from ._errors import (
     AlertkitError,
+    AlertmanagerPayloadError,
     ConfigError,
     DeliveryError,
     DurationError,
@@ -93,10 +94,34 @@ from ._errors import (
     SnapshotError,
     TemplateError,
     TimeWentBackwardsError,
+    WebhookSignatureError,
 )
 from .config._rules import RuleFileIssue, load_rules, rule_file_schema, rules_from_dict
 from .notify._base import CallbackNotifier, ConsoleNotifier, LogNotifier, Notifier, event_record
+from .notify.alertmanager import (
+    AlertmanagerConfig,
+    AlertmanagerNotifier,
+    alertmanager_webhook_payload,
+)
+from .notify.dingtalk import DingTalkConfig, DingTalkNotifier
+from .notify.discord import DiscordConfig, DiscordNotifier
+from .notify.email import EmailConfig, EmailNotifier
+from .notify.feishu import FeishuConfig, FeishuNotifier
+from .notify.googlechat import GoogleChatConfig, GoogleChatNotifier
 from .notify.http import classify_http_status
+from .notify.ingest import (
+    AlertmanagerPayload,
+    AlertmanagerReceiver,
+    EngineFeed,
+    ReceivedAlert,
+    parse_alertmanager_payload,
+)
+from .notify.local import CallbackSender, ConsoleSender, LogSender
+from .notify.mattermost import MattermostConfig, MattermostNotifier
+from .notify.ntfy import NtfyConfig, NtfyNotifier
+from .notify.opsgenie import OpsgenieConfig, OpsgenieNotifier
+from .notify.pagerduty import PagerDutyConfig, PagerDutyNotifier
+from .notify.pushover import PushoverConfig, PushoverNotifier
 from .notify.redact import Redactor, redact_url
 from .notify.registry import NotifierRegistry, notifier_from_url, register_notifier
 from .notify.schema import (
@@ -106,9 +131,14 @@ from .notify.schema import (
     notification_to_json,
 )
 from .notify.sender import DeliveryContext, NotificationSender
+from .notify.slack import SlackConfig, SlackNotifier
+from .notify.teams import TeamsConfig, TeamsNotifier
+from .notify.telegram import TelegramConfig, TelegramNotifier
 from .notify.templates import NotificationTemplates, severity_color, severity_emoji
 from .notify.transport import LeanTransport, default_http_client
-from .notify.webhook import WebhookNotifier
+from .notify.twilio import TwilioCallNotifier, TwilioConfig, TwilioSmsNotifier
+from .notify.webhook import WebhookNotifier, verify_webhook_signature
+from .notify.wecom import WeComConfig, WeComNotifier
 from .rulepacks import default_rules, default_rules_path
 from .runtime.clock import Clock, FakeClock, SystemClock
 from .runtime.delivery import DeliveryOutcome, DeliveryWorker, Receiver
@@ -127,6 +157,11 @@ __all__ = [
     "AlertState",
     "AlertStatus",
     "AlertkitError",
+    "AlertmanagerConfig",
+    "AlertmanagerNotifier",
+    "AlertmanagerPayload",
+    "AlertmanagerPayloadError",
+    "AlertmanagerReceiver",
     "All",
     "Any",
     "AttemptOutcome",
@@ -135,6 +170,7 @@ __all__ = [
     "BoundSeries",
     "BreakerState",
     "CallbackNotifier",
+    "CallbackSender",
     "Cardinality",
     "Change",
     "CircuitBreaker",
@@ -143,6 +179,7 @@ __all__ = [
     "ConfigError",
     "Consecutive",
     "ConsoleNotifier",
+    "ConsoleSender",
     "CorruptEntry",
     "CountMatching",
     "Delivered",
@@ -154,10 +191,17 @@ __all__ = [
     "DeliveryStats",
     "DeliveryWorker",
     "Deriv",
+    "DingTalkConfig",
+    "DingTalkNotifier",
+    "DiscordConfig",
+    "DiscordNotifier",
     "DispatchState",
     "Dispatcher",
     "DurationError",
+    "EmailConfig",
+    "EmailNotifier",
     "Engine",
+    "EngineFeed",
     "EvalMode",
     "Evaluator",
     "EventKind",
@@ -165,8 +209,12 @@ __all__ = [
     "ExpressionError",
     "Failed",
     "FakeClock",
+    "FeishuConfig",
+    "FeishuNotifier",
     "Flatline",
     "GiveUp",
+    "GoogleChatConfig",
+    "GoogleChatNotifier",
     "IngestReport",
     "InhibitRule",
     "Instant",
@@ -176,7 +224,10 @@ __all__ = [
     "LeanTransport",
     "LoadResult",
     "LogNotifier",
+    "LogSender",
     "Matcher",
+    "MattermostConfig",
+    "MattermostNotifier",
     "MemoryOutbox",
     "NoDataPolicy",
     "Not",
@@ -186,15 +237,24 @@ __all__ = [
     "Notifier",
     "NotifierConfigError",
     "NotifierRegistry",
+    "NtfyConfig",
+    "NtfyNotifier",
+    "OpsgenieConfig",
+    "OpsgenieNotifier",
     "OutOfOrderSampleError",
     "Outbox",
     "OutboxEntry",
     "OutboxError",
+    "PagerDutyConfig",
+    "PagerDutyNotifier",
     "PercentMatching",
     "PermanentDeliveryError",
     "PredictLinear",
     "Present",
+    "PushoverConfig",
+    "PushoverNotifier",
     "RateLimit",
+    "ReceivedAlert",
     "Receiver",
     "ReceiverConfig",
     "Redactor",
@@ -217,18 +277,31 @@ __all__ = [
     "Silence",
     "SilenceError",
     "SilenceState",
+    "SlackConfig",
+    "SlackNotifier",
     "SnapshotError",
     "SqliteOutbox",
     "State",
     "SystemClock",
+    "TeamsConfig",
+    "TeamsNotifier",
+    "TelegramConfig",
+    "TelegramNotifier",
     "TemplateError",
     "Threshold",
     "TimeInterval",
     "TimeWentBackwardsError",
+    "TwilioCallNotifier",
+    "TwilioConfig",
+    "TwilioSmsNotifier",
     "ValueExpr",
+    "WeComConfig",
+    "WeComNotifier",
     "WebhookNotifier",
+    "WebhookSignatureError",
     "Window",
     "ZScore",
+    "alertmanager_webhook_payload",
     "avg_over_time",
     "classify_http_status",
     "count_over_time",
@@ -252,6 +325,7 @@ __all__ = [
     "notification_to_dict",
     "notification_to_json",
     "notifier_from_url",
+    "parse_alertmanager_payload",
     "parse_condition",
     "parse_duration",
     "parse_retry_after",
@@ -266,4 +340,5 @@ __all__ = [
     "severity_emoji",
     "sum_over_time",
     "to_timestamp",
+    "verify_webhook_signature",
 ]

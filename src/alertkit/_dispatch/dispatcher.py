@@ -1164,7 +1164,9 @@ class Dispatcher:
             "alerts": [[_dump_alert(r.alert), r.starts_at, r.ends_at, r.version]
                        for r in state.alerts.values()],
             "groups": [[g.id[0], g.id[1], g.route.id, dict(g.labels), list(g.alerts),
-                        g.next_tick, g.has_flushed, record(g.pending)]
+                        g.next_tick, g.has_flushed, record(g.pending),
+                        None if g.muted_sig is None
+                        else [sorted(g.muted_sig[0]), sorted(g.muted_sig[1])]]
                        for g in state.groups.values()],
             "nflog": [[gid[0], gid[1], sorted(e.firing), sorted(e.resolved), e.sent_at, e.tick]
                       for gid, e in state.nflog.items()],
@@ -1224,8 +1226,9 @@ class Dispatcher:
             r.token = None if token is None else (str(token[0]), float(token[1]))
             return r
 
-        for (receiver, key, route_id, labels, fps, next_tick, has_flushed,
-             pending) in doc["groups"]:
+        for row in doc["groups"]:
+            receiver, key, route_id, labels, fps, next_tick, has_flushed, pending = row[:8]
+            muted = row[8] if len(row) > 8 else None  # absent from older snapshots
             node = self._by_id.get(route_id)
             if node is None or node.receiver != receiver:
                 continue  # the route is gone: its alerts are routed afresh below
@@ -1233,6 +1236,8 @@ class Dispatcher:
             g = Group(gid, node, Labels(labels), float(next_tick))
             g.has_flushed = bool(has_flushed)
             g.pending = record(pending)
+            if muted is not None:
+                g.muted_sig = (frozenset(muted[0]), frozenset(muted[1]))
             for fp in fps:
                 rec = state.alerts[fp]
                 g.alerts[fp] = rec

@@ -18,15 +18,27 @@ MASK = "***"
 def redact_url(url: object) -> str:
     """``url`` with user info, path, query and fragment masked.
 
+    Only ``http``/``https`` URLs keep their host and port; for any other
+    scheme everything after it is masked, since notifier URLs such as
+    ``telegram://TOKEN/CHAT`` hold the credential where the host would be.
+
     >>> redact_url("https://user:pw@hooks.example.com:8443/services/T0/B0/XYZ?token=abc#f")
     'https://***@hooks.example.com:8443/***?***'
     >>> redact_url("http://127.0.0.1:9000/")
     'http://127.0.0.1:9000/'
     >>> redact_url("not a url at all")
     '***'
+    >>> redact_url("telegram://123456:AAE-token/987")
+    'telegram://***'
     """
     if not isinstance(url, str):
         return MASK
+    scheme, sep, _ = url.partition("://")
+    if sep and scheme.lower() not in ("http", "https"):
+        # Notifier URLs (telegram://TOKEN/…, pagerduty://KEY) often keep the secret
+        # where a web URL keeps its host: show the scheme only.
+        plain = scheme.isascii() and all(c.isalnum() or c in "+-." for c in scheme)
+        return f"{scheme}://{MASK}" if plain else MASK
     try:
         parts = urlsplit(url)
         host = parts.hostname

@@ -13,6 +13,7 @@ Errors never quote a URL whole: it may be the credential.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -60,9 +61,17 @@ class NotifierRegistry:
     ['echo', 'echos']
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, builtins: str | None = None) -> None:
         self._by_name: dict[str, NotifierFactory] = {}
         self._by_scheme: dict[str, str] = {}
+        # A module whose import registers more kinds, imported at the first lookup
+        # (the default registry's built-in channels: importing alertkit stays cheap).
+        self._builtins = builtins
+
+    def _load_builtins(self) -> None:
+        if self._builtins is not None:
+            module, self._builtins = self._builtins, None
+            importlib.import_module(module)
 
     def register(
         self,
@@ -105,6 +114,8 @@ class NotifierRegistry:
 
     def factory(self, name: str) -> NotifierFactory:
         """The factory registered under ``name``."""
+        if name not in self._by_name:
+            self._load_builtins()
         try:
             return self._by_name[name]
         except KeyError:
@@ -122,6 +133,8 @@ class NotifierRegistry:
         if not isinstance(url, str):
             raise NotifierConfigError(f"a notifier URL must be a string, got {type(url).__name__}")
         scheme = _scheme_of(url)
+        if scheme not in self._by_scheme:
+            self._load_builtins()
         name = self._by_scheme.get(scheme)
         if name is None:
             known = ", ".join(sorted(self._by_scheme)) or "none"
@@ -153,20 +166,24 @@ class NotifierRegistry:
         return sender
 
     def names(self) -> list[str]:
+        self._load_builtins()
         return sorted(self._by_name)
 
     def schemes(self) -> list[str]:
+        self._load_builtins()
         return sorted(self._by_scheme)
 
     def __contains__(self, name: object) -> bool:
+        self._load_builtins()
         return name in self._by_name
 
     def __repr__(self) -> str:
         return f"NotifierRegistry(names={self.names()}, schemes={self.schemes()})"
 
 
-default_registry = NotifierRegistry()
-"""The registry URL strings resolve through unless told otherwise."""
+default_registry = NotifierRegistry(builtins="alertkit.notify.channels")
+"""The registry URL strings resolve through unless told otherwise; it knows every
+built-in channel (``slack://``, ``pagerduty://``, ``smtp://``…)."""
 
 
 def register_notifier(
