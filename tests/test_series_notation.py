@@ -23,8 +23,9 @@ from alertkit.testing.series import (
 
 
 def bits(values: list[SeriesValue]) -> list[object]:
-    """Values compared bit for bit (NaN == NaN, -0.0 != 0.0)."""
-    return [struct.pack("<d", v) if isinstance(v, float) else v for v in values]
+    """Values compared bit for bit (-0.0 != 0.0); every NaN is one NaN, as in the notation."""
+    return [("NaN" if math.isnan(v) else struct.pack("<d", v)) if isinstance(v, float) else v
+            for v in values]
 
 
 @pytest.mark.parametrize(
@@ -197,5 +198,4 @@ def test_expand_places_step_i_at_start_plus_i_intervals(
     pairs = expand_series(render_series(values), start, interval)
     expected = [(start + i * float(interval), None if v is STALE else v)
                 for i, v in enumerate(values) if v is not None]
-    assert [(t, struct.pack("<d", v) if v is not None else None) for t, v in pairs] == [
-        (t, struct.pack("<d", v) if isinstance(v, float) else None) for t, v in expected]
+    assert [(t, bits([v])) for t, v in pairs] == [(t, bits([v])) for t, v in expected]
