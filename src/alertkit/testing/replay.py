@@ -547,7 +547,7 @@ def replay(
     *,
     ticks: DurationLike | None = None,
     start: TimeLike | None = None,
-    end: TimeLike | None = None,
+    end: TimeLike | str | None = None,
     mode: EvalMode | str | None = None,
     stale_after: DurationLike | None = None,
     dispatcher: Dispatcher | None = None,
@@ -571,7 +571,8 @@ def replay(
         samples; tick-mode rules are evaluated only then. ``None``: no ticks (sample mode
         only).
     :param start: the first instant (default: the first sample's time, or 0).
-    :param end: the last instant (default: the last sample's time, or ``start``).
+    :param end: the last instant, or a duration after ``start`` (``"1h"``); default: the
+        last sample's time, or ``start``.
         Notifications due after it are not sent.
     :param mode: ``"sample"`` or ``"tick"``, the default evaluation mode of the rules.
     :param stale_after: how long a sample counts (default 5m).
@@ -611,7 +612,12 @@ def replay(
     last = points[-1][0] if points else None
     if t_start is None:
         t_start = first if first is not None else 0.0
-    t_end = to_timestamp(end, field="end") if end is not None else max(t_start, last or t_start)
+    if end is None:
+        t_end = max(t_start, last if last is not None else t_start)
+    elif isinstance(end, str):  # a duration after start, as Timeline queries read it
+        t_end = t_start + parse_duration(end, field="end")
+    else:
+        t_end = to_timestamp(end, field="end")
     if t_end < t_start:
         raise TimeWentBackwardsError(f"end {format_value(t_end)} is before start "
                                      f"{format_value(t_start)}")
