@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import UTC, datetime
 from pathlib import Path
@@ -437,7 +438,7 @@ def test_timeline_queries_agree_with_each_other(rule: ak.Rule, values: list[floa
     again = replay(rule, {"x": points}, ticks="1m", start=0, end=2000)
     assert again.events == tl.events  # deterministic
     periods = tl.firing_periods("R")
-    for (s1, e1), (s2, _) in zip(periods, periods[1:], strict=False):
+    for (s1, e1), (s2, _) in itertools.pairwise(periods):
         assert e1 is not None and s1 < e1 <= s2  # one label set: periods never overlap
     firing_now = [a for a in tl.alerts_at(at) if a.state is ak.AlertState.FIRING]
     in_period = any(s <= at and (e is None or at < e) for s, e in periods)
