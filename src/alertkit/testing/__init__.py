@@ -9,12 +9,16 @@ series, label sets and rules for property tests; :class:`RecordingNotifier` and
 
 from __future__ import annotations
 
+from alertkit.testing.recording import Attempt, FakeClock, RecordingNotifier
 from alertkit.testing.replay import Period, Timeline, parse_series_name, replay
 from alertkit.testing.series import STALE, Stale, expand_series, parse_series, render_series
 
 __all__ = [
     "STALE",
+    "Attempt",
+    "FakeClock",
     "Period",
+    "RecordingNotifier",
     "Stale",
     "Timeline",
     "expand_series",
