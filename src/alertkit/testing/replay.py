@@ -447,6 +447,10 @@ def _series_input(
                 t = to_timestamp(point[0], field=f"{where}[{i}]: time")
                 dest.append((t, _point_value(point[1], f"{where}[{i}]")))
         return out
+    from alertkit.testing.shapes import Series
+
+    if isinstance(series, Series):
+        series = [series]
     if isinstance(series, str | bytes) or not isinstance(series, Iterable):
         raise InvalidSampleError(
             f"series: {series!r} is not a mapping of series name -> points or an iterable "
@@ -456,6 +460,9 @@ def _series_input(
     for i, item in enumerate(series):
         where = f"series[{i}]"
         v: PointValue
+        if isinstance(item, Series):
+            out.setdefault((item.metric, item.labels), []).extend(item.points)
+            continue
         if isinstance(item, Sample):
             key = (item.metric, item.labels)
             t, v = item.timestamp, item.value
@@ -476,8 +483,8 @@ def _series_input(
             v = _point_value(item[3], where)
         else:
             raise InvalidSampleError(
-                f"{where}: {item!r} is not a Sample, a (series name, time, value) tuple or a "
-                f"(metric, labels, time, value) tuple")
+                f"{where}: {item!r} is not a Sample, a Series, a (series name, time, value) "
+                f"tuple or a (metric, labels, time, value) tuple")
         out.setdefault(key, []).append((t, v))
     return out
 
@@ -562,7 +569,8 @@ def replay(
         series written as a selector with ``=`` matchers; the value may also be a string in
         promtool's series notation, ``"50+10x6"``, stepped by ``ticks`` from ``start``), or an
         iterable of :class:`~alertkit.Sample` values, ``(name, t, value)`` or
-        ``(metric, labels, t, value)`` tuples. A value ``None`` (or
+        ``(metric, labels, t, value)`` tuples, or :class:`~alertkit.testing.Series` values
+        (one, or a list: what the strategies draw). A value ``None`` (or
         :data:`~alertkit.testing.series.STALE`) is a staleness marker: the series stops
         matching from the next evaluation on, as in Prometheus (range windows, however,
         forget its samples if nothing else keeps them).
