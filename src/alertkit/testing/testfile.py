@@ -118,6 +118,7 @@ class _CaseSpec:
     input_series: list[_SeriesSpec] = attrs.field(factory=list)
     alert_rule_test: list[_AlertTestSpec] = attrs.field(factory=list)
     notifications: list[_NotificationSpec] | None = None
+    end: Any = None
 
 
 @attrs.frozen
@@ -206,6 +207,7 @@ class RuleTestCase:
     series: Mapping[tuple[str, Labels], tuple[SeriesValue, ...]]
     checks: tuple[AlertCheck, ...]
     notifications: tuple[ExpectedNotification, ...] | None
+    end: float | None = None
 
 
 @attrs.frozen
@@ -230,6 +232,9 @@ class CheckFailure:
     what: str
     expected: tuple[str, ...]
     got: tuple[str, ...]
+    #: what was expected and did not happen (``-`` lines), and what happened unexpectedly (``+``)
+    missing: tuple[str, ...] = ()
+    unexpected: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         lines = [f"{self.what}:"]
@@ -237,11 +242,8 @@ class CheckFailure:
         lines += [f"    {e}" for e in self.expected] or ["    (nothing)"]
         lines.append(f"  got ({len(self.got)}):")
         lines += [f"    {g}" for g in self.got] or ["    (nothing)"]
-        missing = _minus(self.expected, self.got)
-        unexpected = _minus(self.got, self.expected)
-        if missing or unexpected:
-            lines += [f"  - {m}" for m in missing]
-            lines += [f"  + {u}" for u in unexpected]
+        lines += [f"  - {m}" for m in self.missing]
+        lines += [f"  + {u}" for u in self.unexpected]
         return "\n".join(lines)
 
 
@@ -291,7 +293,9 @@ class _Issues:
         self.list: list[RuleFileIssue] = []
 
     def add(self, path: PathT, message: str) -> None:
-        line = self.locate(path) if self.locate is not None else None
+        # (*path, 0): a list's problem is shown at its first element ([[tests.notifications]]
+        # has no line of its own); for anything else the locator falls back to the path itself.
+        line = self.locate((*path, 0)) if self.locate is not None else None
         self.list.append(RuleFileIssue(self.source, line, format_path(path), message))
 
 
@@ -438,6 +442,9 @@ def _routing(spec: _FileSpec, issues: _Issues) -> tuple[Route | None, list[str] 
             issues.add(("receivers",), "empty; name at least one receiver")
         else:
             routes = Route(receiver=receivers[0]) if _receiver_ok(receivers, issues) else None
+    if routes is not None and routes.receiver is None:
+        issues.add(("routes", "receiver"), "the root route needs a receiver")
+        routes = None
     if routes is not None and receivers:
         try:
             Dispatcher(routes, [ReceiverConfig(name=n) for n in receivers])
@@ -597,12 +604,14 @@ def _case(ci: int, case: _CaseSpec, ei: float | None, rule_names: set[str],
                     _labels(subset, (*npath, kind, li), issues)
             notifications.append(ExpectedNotification(
                 n.receiver, at_t, tuple(n.firing), tuple(n.resolved)))
+    end = None if case.end is None else _duration(case.end, (*base, "end"), issues,
+                                                  allow_zero=True)
     if len(issues.list) > n_before or interval is None:
         return None
     return RuleTestCase(
         name=case.name or f"tests[{ci}]", index=ci, interval=interval, series=series,
         checks=tuple(checks), notifications=None if notifications is None else
-        tuple(notifications))
+        tuple(notifications), end=end)
 
 
 def check_routing_file(path: str | os.PathLike[str]) -> tuple[Route, tuple[str, ...]]:
@@ -669,7 +678,10 @@ def _run_case(f: RuleTestFile, case: RuleTestCase) -> CaseResult:
     times = [c.eval_time for c in case.checks]
     times += [n.at for n in case.notifications or () if n.at is not None]
     end = max(times, default=0.0)
-    if case.notifications is not None and not any(n.at is not None for n in case.notifications):
+    if case.end is not None:
+        end = max(end, case.end)
+    elif case.notifications is not None and not any(n.at is not None
+                                                    for n in case.notifications):
         # Without send times, notifications are asserted over the whole input.
         end = max(end, max((len(v) - 1) * case.interval for v in case.series.values())
                   if case.series else 0.0)
@@ -701,6 +713,9 @@ def _run_case(f: RuleTestFile, case: RuleTestCase) -> CaseResult:
             i = j
             if t in wanted:
                 snapshots[t] = ev.alerts(run.state)
+        if end > ticks[-1]:  # notifications due after the last evaluation
+            run.end = end
+            run.go([], iter(()))
     except AlertkitError as exc:
         return CaseResult(case.name, error=f"the replay failed: {exc}")
     failures = [fail for check in case.checks
@@ -732,18 +747,24 @@ def _check_alerts(check: AlertCheck, alerts: list[Alert]) -> CheckFailure | None
     return CheckFailure(
         what=f"{check.where}: {shown} alerts of {check.alertname} at eval_time "
              f"{format_duration(check.eval_time)}",
-        expected=tuple(sorted(expected)), got=tuple(sorted(got)))
+        expected=tuple(sorted(expected)), got=tuple(sorted(got)),
+        missing=tuple(_minus(sorted(expected), got)),
+        unexpected=tuple(_minus(sorted(got), expected)))
 
 
 def _check_notifications(expected: Sequence[ExpectedNotification],
                          got: Sequence[Notification]) -> CheckFailure | None:
-    ok = len(expected) == len(got) and all(
-        _notification_matches(e, n) for e, n in zip(expected, got, strict=True))
-    if ok:
+    # In order: the i-th expected notification describes the i-th one sent.
+    missing = [str(e) for i, e in enumerate(expected)
+               if i >= len(got) or not _notification_matches(e, got[i])]
+    unexpected = [_show_notification(n) for i, n in enumerate(got)
+                  if i >= len(expected) or not _notification_matches(expected[i], n)]
+    if not missing and not unexpected:
         return None
     return CheckFailure(what="notifications, in the order they were sent",
                         expected=tuple(str(e) for e in expected),
-                        got=tuple(_show_notification(n) for n in got))
+                        got=tuple(_show_notification(n) for n in got),
+                        missing=tuple(missing), unexpected=tuple(unexpected))
 
 
 def _notification_matches(e: ExpectedNotification, n: Notification) -> bool:
