@@ -64,7 +64,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--start", default=None, metavar="TIME",
                         help="first instant (epoch seconds or ISO 8601; default: first sample)")
     parser.add_argument("--end", default=None, metavar="TIME",
-                        help="last instant (default: last sample)")
+                        help="last instant, or a duration after the first one like 30m "
+                             "(default: last sample)")
     parser.add_argument("--out", default=None, metavar="FILE",
                         help="write a chart: FILE.svg or FILE.html")
     parser.add_argument("--title", default=None, help="the chart's title")
@@ -231,6 +232,21 @@ def load_series_file(path: str | Path, *, start: float = 0.0,
     raise InvalidSampleError(f"{p}: unknown series file type {suffix!r} (use .csv or .json)")
 
 
+def _end(text: str, start: float | None, data: Points) -> float:
+    """``--end``: an instant, or a duration (``"30m"``) after the first instant."""
+    try:
+        return _time(text, "--end")
+    except InvalidSampleError:
+        try:
+            offset = parse_duration(text, field="--end")
+        except AlertkitError:
+            raise InvalidSampleError(f"--end: {text!r} is not a time (epoch seconds or "
+                                     f"ISO 8601) nor a duration like 30m") from None
+    if start is None:
+        start = min((t for pts in data.values() for t, _ in pts), default=0.0)
+    return start + offset
+
+
 # -- progress -------------------------------------------------------------------------------
 
 
@@ -292,8 +308,8 @@ def run(args: argparse.Namespace) -> int:
         rules = load_rules(*args.rules)
         interval = parse_duration(args.interval, field="--interval", allow_zero=False)
         start = None if args.start is None else _time(args.start, "--start")
-        end = None if args.end is None else _time(args.end, "--end")
         data = load_series_file(args.series, start=start or 0.0, interval=interval)
+        end = None if args.end is None else _end(args.end, start, data)
         out_path = None if args.out is None else Path(args.out)
         if out_path is not None and out_path.suffix.lower() not in (".svg", ".html", ".htm"):
             raise InvalidSampleError(f"--out {args.out}: use a .svg or .html file name")
