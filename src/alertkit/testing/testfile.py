@@ -700,6 +700,9 @@ def _run_case(f: RuleTestFile, case: RuleTestCase) -> CaseResult:
         disp = None
         if f.routes is not None and f.receivers:
             disp = Dispatcher(f.routes, [ReceiverConfig(name=n) for n in f.receivers])
+        # replay()'s loop, driven one evaluation at a time: a check needs the alerts as they
+        # are right after its evaluation, with annotations rendered from the value then (a
+        # Timeline only keeps events, whose annotations are those of the state change).
         run = _Run(ev, disp, 0.0, ticks[-1], None)
         wanted = {_tick_of(t, ei) for t in times}
         snapshots: dict[float, list[Alert]] = {}
