@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import textwrap
 from pathlib import Path
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from alertkit._core.model import AlertState
+from alertkit._core.rules import Rule
 from alertkit._errors import RuleTestFileError
+from alertkit.testing.replay import replay
+from alertkit.testing.series import STALE, SeriesValue, render_series
 from alertkit.testing.testfile import (
     CaseResult,
     FileResult,
@@ -322,6 +330,50 @@ def test_receivers_without_routes_send_everything_to_the_first(tmp_path: Path,
     assert run_test_file(write(tmp_path, "t.toml", text)).ok
 
 
+def test_end_runs_past_the_last_sample(tmp_path: Path, rules: Path) -> None:
+    text = """\
+        rule_files = ["rules.toml"]
+        receivers = ["all"]
+        [[tests]]
+        %s
+        [[tests.input_series]]
+        series = 'up{job="api"}'
+        values = "0"
+        [[tests.notifications]]
+        receiver = "all"
+        firing = [{ job = "api" }]
+        """
+    # Firing at 0; the first notification waits for group_wait (30s), after the last sample.
+    (failure,) = only_case(run_test_file(write(tmp_path, "t.toml", text % ""))).failures
+    assert "got (0):" in str(failure)
+    assert run_test_file(write(tmp_path, "t.toml", text % 'end = "30s"')).ok
+
+
+def test_a_sample_mode_rule_is_tested_as_it_runs(tmp_path: Path) -> None:
+    # In sample mode the rule sees the spike at 30s, between two evaluations; tick mode never
+    # does (promtool's semantics).
+    text = """\
+        [[groups]]
+        name = "g"
+        [[groups.rules]]
+        name = "Spike"
+        expr = "m > 5"
+        keep_firing_for = "1m"
+        %s
+        [[tests]]
+        interval = "30s"
+        [[tests.input_series]]
+        series = "m"
+        values = "0 10 0 0 0"
+        [[tests.alert_rule_test]]
+        eval_time = "1m"
+        alertname = "Spike"
+        [[tests.alert_rule_test.exp_alerts]]
+        """
+    assert run_test_file(write(tmp_path, "t.toml", text % 'mode = "sample"')).ok
+    assert not run_test_file(write(tmp_path, "t.toml", text % "")).ok
+
+
 def test_run_test_files_reports_every_bad_file_before_running(tmp_path: Path,
                                                               rules: Path) -> None:
     good = write(tmp_path, "good.toml", PASSING_TOML)
@@ -495,6 +547,36 @@ def test_unreadable_and_unknown_files(tmp_path: Path) -> None:
         load_test_file(tmp_path / "missing.toml")
     with pytest.raises(RuleTestFileError, match="unknown test file type '.txt'"):
         load_test_file(write(tmp_path, "t.txt", "x"))
+
+
+# -- property: the runner and replay() agree ----------------------------------------------------
+
+STEP_VALUES = st.one_of(st.none(), st.just(STALE), st.sampled_from([0.0, 5.0, 10.0, math.nan]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(STEP_VALUES, min_size=1, max_size=12),
+       for_=st.sampled_from([0, 60, 90, 120]), keep=st.sampled_from([0, 60, 180]),
+       at=st.integers(0, 18 * 60))
+def test_the_runner_sees_what_replay_sees(values: list[SeriesValue], for_: int, keep: int,
+                                          at: int) -> None:
+    rule = Rule(name="R", condition="m > 5", for_=for_, keep_firing_for=keep)
+    points = [(i * 60.0, None if v is STALE else v) for i, v in enumerate(values)
+              if v is not None]
+    tl = replay([rule], {'m{host="a"}': points}, ticks="1m", mode="tick", start=0,
+                end=max(at, (len(values) - 1) * 60))
+    firing = [a for a in tl.alerts_at(at // 60 * 60, rule="R") if a.state is AlertState.FIRING]
+    exp = "".join('[[tests.alert_rule_test.exp_alerts]]\nexp_labels = { host = "a" }\n'
+                  for _ in firing)
+    text = (f'[[groups]]\nname = "g"\n[[groups.rules]]\nname = "R"\nexpr = "m > 5"\n'
+            f'for = {for_}\nkeep_firing_for = {keep}\n[[tests]]\n[[tests.input_series]]\n'
+            f"series = 'm{{host=\"a\"}}'\nvalues = \"{render_series(values)}\"\n"
+            f'[[tests.alert_rule_test]]\neval_time = {at}\nalertname = "R"\n{exp}')
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "t.toml")
+        path.write_text(text, encoding="utf-8")
+        result = run_test_file(path)
+    assert result.ok, (text, [str(f) for c in result.cases for f in c.failures])
 
 
 # -- differential: the same test files through promtool and alertkit -----------------------
