@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 import pickle
+import shutil
 import struct
+import subprocess
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -199,3 +203,48 @@ def test_expand_places_step_i_at_start_plus_i_intervals(
     expected = [(start + i * float(interval), None if v is STALE else v)
                 for i, v in enumerate(values) if v is not None]
     assert [(t, bits([v])) for t, v in pairs] == [(t, bits([v])) for t, v in expected]
+
+
+# -- promtool reads the notation the same way ------------------------------------------------
+
+TRICKY = ["0+0.1x3", "1e3 2E-1 +5 .5 5.", "-2+4x3", "1-2x4", "-1x3", "1 _x3 5",
+          "1 stale 2 _ stale 3", "Inf -Inf NaN inf nan", "0x0", "1e-3x1 1e+3+1x1", "_ _ 1"]
+
+
+def _yaml_float(v: float) -> str:
+    if math.isinf(v):
+        return ".inf" if v > 0 else "-.inf"
+    return repr(v)
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None and not os.environ.get("CI"),
+                    reason="promtool not installed (apt-get install prometheus)")
+def test_promtool_expands_the_notation_the_same_way(tmp_path: Path) -> None:
+    """At each step with a sample, the instant query ``m`` returns exactly that sample, with
+    that step's timestamp; at a staleness marker it returns nothing; the sample count over the
+    whole series agrees."""
+    lines = ["rule_files: [rules.yml]", "evaluation_interval: 1m", "tests:"]
+    for text in TRICKY:
+        steps = parse_series(text)
+        lines += ["  - interval: 1m", "    input_series:",
+                  f"      - series: m\n        values: '{text}'", "    promql_expr_test:"]
+        for i, v in enumerate(steps):
+            if v is None:
+                continue
+            if isinstance(v, float):  # the sample is at this very step
+                lines.append(f"      - {{expr: 'timestamp(m)', eval_time: {i}m, "
+                             f"exp_samples: [{{labels: '{{}}', value: {i * 60}}}]}}")
+            if isinstance(v, float) and math.isnan(v):  # promtool's NaN != NaN: ask "is NaN"
+                lines.append(f"      - {{expr: 'count(m != m)', eval_time: {i}m, "
+                             "exp_samples: [{labels: '{}', value: 1}]}")
+                continue
+            sample = "[]" if v is STALE else f"[{{labels: 'm', value: {_yaml_float(v)}}}]"
+            lines.append(f"      - {{expr: m, eval_time: {i}m, exp_samples: {sample}}}")
+        count = sum(isinstance(v, float) for v in steps)
+        lines.append(f"      - {{expr: 'count_over_time(m[1h])', eval_time: {len(steps)}m, "
+                     f"exp_samples: [{{labels: '{{}}', value: {count}}}]}}")
+    (tmp_path / "rules.yml").write_text("groups: []\n", encoding="utf-8")
+    (tmp_path / "t.yml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proc = subprocess.run(["promtool", "test", "rules", "t.yml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
