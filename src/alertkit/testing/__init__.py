@@ -12,15 +12,37 @@ from __future__ import annotations
 from alertkit.testing.recording import Attempt, FakeClock, RecordingNotifier
 from alertkit.testing.replay import Period, Timeline, parse_series_name, replay
 from alertkit.testing.series import STALE, Stale, expand_series, parse_series, render_series
+from alertkit.testing.shapes import (
+    Constant,
+    Counter,
+    Noise,
+    Ramp,
+    Series,
+    Shape,
+    Spikes,
+    Step,
+    Sum,
+    Wave,
+)
 
 __all__ = [
     "STALE",
     "Attempt",
+    "Constant",
+    "Counter",
     "FakeClock",
+    "Noise",
     "Period",
+    "Ramp",
     "RecordingNotifier",
+    "Series",
+    "Shape",
+    "Spikes",
     "Stale",
+    "Step",
+    "Sum",
     "Timeline",
+    "Wave",
     "expand_series",
     "parse_series",
     "parse_series_name",

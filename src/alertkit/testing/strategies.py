@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from hypothesis import strategies as st
@@ -105,8 +105,8 @@ def values(min_value: float = 0.0, max_value: float = 100.0) -> st.SearchStrateg
     """Finite floats in ``[min_value, max_value]``, the bounds and round numbers often."""
     lo, hi = _bounds(min_value, max_value)
     mid = lo + (hi - lo) / 2
-    special = sorted({lo, hi, mid, *(float(v) for v in range(math.ceil(lo), math.floor(hi) + 1)
-                                     if v % 10 == 0)})[:20]
+    round_ones = (0.0, 1.0, 10.0, 50.0, 80.0, 90.0, 95.0, 99.0, 100.0, 1000.0)
+    special = sorted({lo, hi, mid, *(v for v in round_ones if lo <= v <= hi)})
     return st.one_of(st.sampled_from(special),
                      st.floats(lo, hi, allow_nan=False, allow_infinity=False))
 
@@ -417,51 +417,54 @@ def _conditions(sel: Selector, kinds: tuple[str, ...], lo: float, hi: float, dep
         return st.builds(Threshold, value, _OPS, limits)
 
     small = st.floats(-10, 10, allow_nan=False)
-    table: dict[str, st.SearchStrategy[Condition]] = {
-        "threshold": thr(instant),
-        "window": thr(st.builds(Window, st.sampled_from(["avg", "min", "max", "sum", "count",
-                                                         "last"]), st.just(sel), _RANGES)),
-        "rate": thr(st.builds(Window, st.sampled_from(["rate", "increase", "delta"]),
-                              st.just(sel), _RANGES), small),
-        "quantile": thr(st.builds(Window, st.just("quantile"), st.just(sel), _RANGES,
-                                  st.sampled_from([0.5, 0.9, 0.99]) | st.floats(0, 1))),
-        "binop": thr(st.builds(BinOp, instant, st.sampled_from(["+", "-", "*", "/"]),
-                               st.sampled_from([1.0, 2.0, 100.0, 0.5]))),
-        "present": st.builds(Present, instant),
-        "absent": st.builds(Absent, st.just(sel), st.none() | _RANGES),
-        "deriv": thr(st.builds(Deriv, st.just(sel), _RANGES), small),
-        "predict_linear": thr(st.builds(PredictLinear, st.just(sel), _RANGES,
-                                        st.sampled_from([0.0, 300.0, 3600.0]))),
-        "change": thr(st.builds(Change, st.sampled_from(["avg", "max", "last"]), st.just(sel),
-                                _RANGES, mode=st.sampled_from(["ratio", "percent",
-                                                               "absolute"])), small),
-        "count_matching": thr(st.builds(CountMatching, st.just(sel), _RANGES, _OPS, level),
-                              st.floats(0, 20)),
-        "percent_matching": thr(st.builds(PercentMatching, st.just(sel), _RANGES, _OPS, level),
-                                st.floats(0, 100)),
-        "flatline": st.builds(Flatline, st.just(sel), _RANGES, st.integers(1, 5)),
-        "cardinality": st.builds(Cardinality, st.just(Selector(sel.metric)), _RANGES,
-                                 st.sampled_from(_LABEL_NAMES), _OPS,
-                                 st.floats(0, 10)),
-        "zscore": thr(st.builds(ZScore, st.just(sel), _RANGES, warmup=st.integers(2, 10)),
-                      st.floats(-4, 4)),
-        "ewma": thr(st.builds(EWMA, st.just(sel), alpha=st.floats(0.01, 0.9)),
-                    st.floats(-4, 4)),
-        "robust_zscore": thr(st.builds(RobustZScore, st.just(sel), _RANGES,
-                                       warmup=st.integers(2, 10)), st.floats(-4, 4)),
-        "seasonal": thr(st.builds(Seasonal, st.just(sel), st.just(60.0),
-                                  st.sampled_from([600.0, 3600.0]), seasons=st.integers(1, 3)),
-                        st.floats(-2, 2)),
+    sel_st = st.just(sel)
+    z = st.floats(-4, 4)
+
+    def consecutive() -> st.SearchStrategy[Condition]:
+        return st.builds(lambda c, k, extra: Consecutive(c, k, k + extra), inner(),
+                         st.integers(1, 4), st.integers(0, 3))
+
+    # Factories, not strategies: only the kinds asked for are built (nesting multiplies).
+    table: dict[str, Callable[[], st.SearchStrategy[Condition]]] = {
+        "threshold": lambda: thr(instant),
+        "window": lambda: thr(st.builds(
+            Window, st.sampled_from(["avg", "min", "max", "sum", "count", "last"]), sel_st,
+            _RANGES)),
+        "rate": lambda: thr(st.builds(Window, st.sampled_from(["rate", "increase", "delta"]),
+                                      sel_st, _RANGES), small),
+        "quantile": lambda: thr(st.builds(Window, st.just("quantile"), sel_st, _RANGES,
+                                          st.sampled_from([0.5, 0.9, 0.99]) | st.floats(0, 1))),
+        "binop": lambda: thr(st.builds(BinOp, instant, st.sampled_from(["+", "-", "*", "/"]),
+                                       st.sampled_from([1.0, 2.0, 100.0, 0.5]))),
+        "present": lambda: st.builds(Present, instant),
+        "absent": lambda: st.builds(Absent, sel_st, st.none() | _RANGES),
+        "deriv": lambda: thr(st.builds(Deriv, sel_st, _RANGES), small),
+        "predict_linear": lambda: thr(st.builds(PredictLinear, sel_st, _RANGES,
+                                                st.sampled_from([0.0, 300.0, 3600.0]))),
+        "change": lambda: thr(st.builds(
+            Change, st.sampled_from(["avg", "max", "last"]), sel_st, _RANGES,
+            mode=st.sampled_from(["ratio", "percent", "absolute"])), small),
+        "count_matching": lambda: thr(st.builds(CountMatching, sel_st, _RANGES, _OPS, level),
+                                      st.floats(0, 20)),
+        "percent_matching": lambda: thr(
+            st.builds(PercentMatching, sel_st, _RANGES, _OPS, level), st.floats(0, 100)),
+        "flatline": lambda: st.builds(Flatline, sel_st, _RANGES, st.integers(1, 5)),
+        "cardinality": lambda: st.builds(Cardinality, st.just(Selector(sel.metric)), _RANGES,
+                                         st.sampled_from(_LABEL_NAMES), _OPS, st.floats(0, 10)),
+        "zscore": lambda: thr(st.builds(ZScore, sel_st, _RANGES, warmup=st.integers(2, 10)), z),
+        "ewma": lambda: thr(st.builds(EWMA, sel_st, alpha=st.floats(0.01, 0.9)), z),
+        "robust_zscore": lambda: thr(st.builds(RobustZScore, sel_st, _RANGES,
+                                               warmup=st.integers(2, 10)), z),
+        "seasonal": lambda: thr(st.builds(Seasonal, sel_st, st.just(60.0),
+                                          st.sampled_from([600.0, 3600.0]),
+                                          seasons=st.integers(1, 3)), st.floats(-2, 2)),
+        "all": lambda: st.builds(lambda a, b: All(a, b), inner(), inner()),
+        "any": lambda: st.builds(lambda a, b: Any(a, b), inner(), inner()),
+        "not": lambda: st.builds(Not, inner()),
+        "consecutive": consecutive,
     }
-    if depth > 0:
-        table["all"] = st.builds(lambda a, b: All(a, b), inner(), inner())
-        table["any"] = st.builds(lambda a, b: Any(a, b), inner(), inner())
-        table["not"] = st.builds(Not, inner())
-        table["consecutive"] = st.builds(
-            lambda c, k, extra: Consecutive(c, k, k + extra), inner(), st.integers(1, 4),
-            st.integers(0, 3))
-    chosen = [table[k] for k in kinds if k in table] or [table["threshold"]]
-    return st.one_of(chosen)
+    usable = [k for k in kinds if depth > 0 or k not in nested] or ["threshold"]
+    return st.one_of([st.deferred(table[k]) for k in usable])
 
 
 def rule_names() -> st.SearchStrategy[str]:
