@@ -469,3 +469,41 @@ def test_colour_only_on_a_terminal(tmp_path: Path, rules: Path,
     tty.seek(0)
     assert main(["test", str(path)]) == 0
     assert "\033[" not in tty.getvalue()
+
+
+def test_the_legend_names_each_series_up_to_a_limit() -> None:
+    rules = rules_from_dict({"groups": [{"name": "g", "rules": [
+        {"name": "Hot", "expr": "m > 5"}]}]})
+    few = {f'm{{host="h{i}"}}': [(0, 1), (60, 2)] for i in range(3)}
+    root = ET.fromstring(render_svg(replay(rules, few), rules))
+    assert [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "legend"] == [
+        '\u25a0 m{host="h0"}', '\u25a0 m{host="h1"}', '\u25a0 m{host="h2"}']
+    many = {f'm{{host="h{i:02}"}}': [(0, 1), (60, 2)] for i in range(30)}
+    root = ET.fromstring(render_svg(replay(rules, many), rules))
+    legend = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "legend"]
+    assert len(legend) == 25 and legend[-1] == "... and 6 more series"
+    assert len(list(root.iter(f"{SVG}polyline"))) == 30
+    # Nothing overlaps: the plot, then the time axis, then the legend, then the alert rows.
+    plot = next(r for r in root.iter(f"{SVG}rect") if r.get("class") == "plot")
+    bottom = float(plot.get("y", "0")) + float(plot.get("height", "0"))
+    xtick = max(float(t.get("y", "0")) for t in root.iter(f"{SVG}text")
+                if t.get("class") == "xtick")
+    legend_ys = [float(t.get("y", "0")) for t in root.iter(f"{SVG}text")
+                 if t.get("class") == "legend"]
+    no_alerts = next(t for t in root.iter(f"{SVG}text") if t.get("class") == "no-alerts")
+    assert bottom < xtick < min(legend_ys) and max(legend_ys) < float(no_alerts.get("y", "0"))
+    assert float(no_alerts.get("y", "0")) < float(root.get("height", "0"))
+
+
+def test_many_alerts_are_capped_in_rows() -> None:
+    rules = rules_from_dict({"groups": [{"name": "g", "rules": [
+        {"name": "Hot", "expr": "m > 5"}]}]})
+    many = {f'm{{host="h{i:02}"}}': [(0, 10), (60, 10)] for i in range(60)}
+    root = ET.fromstring(render_svg(replay(rules, many), rules))
+    rows = [g for g in root.iter(f"{SVG}g") if g.get("class") == "alert"]
+    assert len(rows) == 50
+    more = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "more-alerts"]
+    assert more == ["... and 10 more alerts (the table of events of the HTML chart lists them "
+                    "all)"]
+    # every label text starts inside the canvas
+    assert all(float(t.get("x", "0")) >= 0 for t in root.iter(f"{SVG}text"))

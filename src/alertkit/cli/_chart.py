@@ -29,11 +29,13 @@ WIDTH = 960
 PLOT_LEFT = 70
 PLOT_RIGHT = 20
 PLOT_HEIGHT = 180
-ROW_HEIGHT = 16
+ROW_HEIGHT = 28
+MAX_ROWS = 50
 PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
            "#bcbd22")
 PENDING_FILL = "#f5a623"
 FIRING_FILL = "#d0021b"
+MAX_LEGEND = 24
 MAX_POINTS = 4000  # per series drawn: longer series are thinned (min and max kept per bucket)
 
 
@@ -131,8 +133,12 @@ class _Panel:
         self.thresholds = thresholds_of(rule)
         self.alerts = tl.label_sets(rule.name)
         self.plot_top = top + 28
-        self.rows_top = self.plot_top + PLOT_HEIGHT + 28
-        self.height = (self.rows_top - top) + ROW_HEIGHT * max(1, len(self.alerts)) + 40
+        # The legend sits under the time axis, four entries a line, at most MAX_LEGEND.
+        shown = min(len(self.series), MAX_LEGEND) + (len(self.series) > MAX_LEGEND)
+        self.legend_top = self.plot_top + PLOT_HEIGHT + 34
+        self.rows_top = self.legend_top + 14 * math.ceil(shown / 4) + 10
+        rows = min(len(self.alerts), MAX_ROWS) + (len(self.alerts) > MAX_ROWS)
+        self.height = (self.rows_top - top) + ROW_HEIGHT * max(1, rows) + 20
         values = [v for *_, pts in self.series for _, v in pts
                   if v is not None and math.isfinite(v)]
         values += [th.threshold for th in self.thresholds if math.isfinite(th.threshold)]
@@ -203,32 +209,47 @@ class _Panel:
                     out.append(f'<polyline class="series" data-series="{_esc(name)}" '
                                f'points="{coords}" fill="none" stroke="{colour}" '
                                f'stroke-width="1.5"/>')
-            lx = PLOT_LEFT + 10 + (i % 4) * 220
-            ly = self.plot_top + 14 + (i // 4) * 14
-            out.append(f'<text class="legend" x="{lx}" y="{ly:.1f}" fill="{colour}">'
-                       f"\u25a0 {_esc(name)}</text>")
-        for i, labels in enumerate(self.alerts):
+            if i < MAX_LEGEND:
+                self._legend(out, i, f"\u25a0 {_short(name, 34)}", colour)
+        if len(self.series) > MAX_LEGEND:
+            self._legend(out, MAX_LEGEND, f"... and {len(self.series) - MAX_LEGEND} more series",
+                         "#555")
+        for i, labels in enumerate(self.alerts[:MAX_ROWS]):
             self._alert_row(out, i, labels)
+        if len(self.alerts) > MAX_ROWS:
+            yy = self.rows_top + MAX_ROWS * ROW_HEIGHT + 11
+            out.append(f'<text class="more-alerts" x="{PLOT_LEFT}" y="{yy:.1f}">... and '
+                       f"{len(self.alerts) - MAX_ROWS} more alerts (the table of events of the "
+                       "HTML chart lists them all)</text>")
         if not self.alerts:
             out.append(f'<text class="no-alerts" x="{PLOT_LEFT}" y="{self.rows_top + 12:.1f}">'
                        "no alerts</text>")
         out.append("</g>")
         return out
 
+    def _legend(self, out: list[str], i: int, text: str, colour: str) -> None:
+        lx = PLOT_LEFT + (i % 4) * 218
+        ly = self.legend_top + (i // 4) * 14
+        out.append(f'<text class="legend" x="{lx}" y="{ly:.1f}" fill="{colour}">'
+                   f"{_esc(text)}</text>")
+
     def _alert_row(self, out: list[str], i: int, labels: Labels) -> None:
         yy = self.rows_top + i * ROW_HEIGHT
         shown = labels.without("alertname")
         out.append(f'<g class="alert" data-labels="{_esc(str(shown))}">')
-        out.append(f'<text class="alert-labels" x="{PLOT_LEFT - 6}" y="{yy + 11:.1f}" '
-                   f'text-anchor="end">{_esc(_short(str(shown)))}</text>')
+        # The label set on a line of its own, then a track with the pending and firing bars.
+        out.append(f'<text class="alert-labels" x="{PLOT_LEFT}" y="{yy + 10:.1f}">'
+                   f"{_esc(_short(str(shown), 140))}</text>")
+        out.append(f'<rect class="track" x="{PLOT_LEFT}" y="{yy + 14:.1f}" '
+                   f'width="{WIDTH - PLOT_LEFT - PLOT_RIGHT}" height="10" fill="#f0f0f0"/>')
         for state, fill in ((AlertState.PENDING, PENDING_FILL), (AlertState.FIRING, FIRING_FILL)):
             for p in self.tl.periods(self.rule.name, dict(labels), state=state):
                 if p.labels != labels:
                     continue
                 x0, x1 = self.x(p.start), self.x(self.tl.end if p.end is None else p.end)
                 end = "open" if p.end is None else _fmt_time(p.end, self.t0)
-                out.append(f'<rect class="{state.value}-bar" x="{x0:.1f}" y="{yy + 2:.1f}" '
-                           f'width="{max(x1 - x0, 1.0):.1f}" height="{ROW_HEIGHT - 4}" '
+                out.append(f'<rect class="{state.value}-bar" x="{x0:.1f}" y="{yy + 14:.1f}" '
+                           f'width="{max(x1 - x0, 1.0):.1f}" height="10" '
                            f'fill="{fill}"><title>{state.value} '
                            f"{_esc(_fmt_time(p.start, self.t0))} .. {_esc(end)}</title></rect>")
         out.append("</g>")
