@@ -484,6 +484,9 @@ BAD = [
     ("bad notification time", 'rule_files = ["rules.toml"]\nreceivers = ["a"]\n[[tests]]\n'
      '[[tests.notifications]]\nreceiver = "a"\nat = "later"\n',
      "t.toml:6: tests[0].notifications[0].at: 'later' is not a duration"),
+    ("too many evaluations", 'rule_files = ["rules.toml"]\nevaluation_interval = "1ms"\n'
+     '[[tests]]\nend = "1d"\n[[tests.alert_rule_test]]\neval_time = "2h"\nalertname = "Down"\n',
+     "t.toml:4: tests[0].end: 1d is more than 1000000 evaluations of 1ms"),
     ("empty receivers", 'rule_files = ["rules.toml"]\nreceivers = []\n[[tests]]\n',
      "t.toml:2: receivers: empty"),
     ("not TOML", "a = 1\nb = \n", "t.toml:2: not valid TOML"),

@@ -77,6 +77,8 @@ __all__ = [
 ]
 
 PathT = tuple[str | int, ...]
+#: The most evaluations one test may ask for (its last time / evaluation_interval).
+MAX_EVALUATIONS = 1_000_000
 _STATES = ("firing", "pending")
 
 
@@ -565,6 +567,8 @@ def _case(ci: int, case: _CaseSpec, ei: float | None, rule_names: set[str],
     for ai, at in enumerate(case.alert_rule_test):
         apath = (*base, "alert_rule_test", ai)
         t = _duration(at.eval_time, (*apath, "eval_time"), issues, allow_zero=True)
+        if t is not None:
+            _check_span(t, ei, (*apath, "eval_time"), issues)
         if rule_names and at.alertname not in rule_names:
             issues.add((*apath, "alertname"), f"no rule named {at.alertname!r} in the rules "
                        f"under test ({', '.join(sorted(rule_names))})")
@@ -599,6 +603,8 @@ def _case(ci: int, case: _CaseSpec, ei: float | None, rule_names: set[str],
                            f"(receivers: {', '.join(receivers)})")
             at_t = None if n.at is None else _duration(n.at, (*npath, "at"), issues,
                                                        allow_zero=True)
+            if at_t is not None:
+                _check_span(at_t, ei, (*npath, "at"), issues)
             for kind in ("firing", "resolved"):
                 for li, subset in enumerate(getattr(n, kind)):
                     _labels(subset, (*npath, kind, li), issues)
@@ -606,12 +612,21 @@ def _case(ci: int, case: _CaseSpec, ei: float | None, rule_names: set[str],
                 n.receiver, at_t, tuple(n.firing), tuple(n.resolved)))
     end = None if case.end is None else _duration(case.end, (*base, "end"), issues,
                                                   allow_zero=True)
+    if end is not None:
+        _check_span(end, ei, (*base, "end"), issues)
     if len(issues.list) > n_before or interval is None:
         return None
     return RuleTestCase(
         name=case.name or f"tests[{ci}]", index=ci, interval=interval, series=series,
         checks=tuple(checks), notifications=None if notifications is None else
         tuple(notifications), end=end)
+
+
+def _check_span(t: float, ei: float | None, path: PathT, issues: _Issues) -> None:
+    """A typo like ``evaluation_interval = "1ms"`` must not start billions of evaluations."""
+    if ei is not None and t / ei > MAX_EVALUATIONS:
+        issues.add(path, f"{format_duration(t)} is more than {MAX_EVALUATIONS} evaluations "
+                   f"of {format_duration(ei)}")
 
 
 def check_routing_file(path: str | os.PathLike[str]) -> tuple[Route, tuple[str, ...]]:
