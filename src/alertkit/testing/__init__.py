@@ -9,7 +9,7 @@ series, label sets and rules for property tests; :class:`RecordingNotifier` and
 
 from __future__ import annotations
 
-from alertkit.testing.recording import Attempt, FakeClock, RecordingNotifier
+from alertkit.testing.recording import Attempt, FakeClock, RecordingNotifier, advance
 from alertkit.testing.replay import Period, Timeline, parse_series_name, replay
 from alertkit.testing.series import STALE, Stale, expand_series, parse_series, render_series
 from alertkit.testing.shapes import (
@@ -43,6 +43,7 @@ __all__ = [
     "Sum",
     "Timeline",
     "Wave",
+    "advance",
     "expand_series",
     "parse_series",
     "parse_series_name",

@@ -31,6 +31,7 @@ import anyio
 import attrs
 
 from alertkit._core.model import Alert
+from alertkit._core.timeutil import DurationLike, parse_duration
 from alertkit._dispatch.notification import (
     Delivered,
     DeliveryResult,
@@ -43,7 +44,7 @@ from alertkit._errors import AlertkitError, NotifierConfigError
 from alertkit.notify.sender import DeliveryContext, result_from_exception
 from alertkit.runtime.clock import FakeClock
 
-__all__ = ["Attempt", "FakeClock", "RecordingNotifier"]
+__all__ = ["Attempt", "FakeClock", "RecordingNotifier", "advance"]
 
 
 @attrs.frozen
@@ -242,3 +243,21 @@ def _retry_after_header(value: float | str) -> str:
         return value
     raise NotifierConfigError(f"retry_after: {value!r} is not seconds or an HTTP-date")
 
+
+
+async def advance(clock: FakeClock, duration: DurationLike, *, step: DurationLike = "1s") -> None:
+    """Move ``clock`` forward by ``duration`` in ``step`` increments, letting every task that
+    became ready run after each one (``anyio.wait_all_tasks_blocked``).
+
+    What an :class:`~alertkit.Engine` on a :class:`~alertkit.FakeClock` needs to tick,
+    dispatch and deliver as it would in that much real time, in a few milliseconds.
+    """
+    if not isinstance(clock, FakeClock):
+        raise AlertkitError(f"advance: {clock!r} is not a FakeClock")
+    total = parse_duration(duration, field="duration")
+    stride = parse_duration(step, field="step", allow_zero=False)
+    end = clock.now() + total
+    await anyio.wait_all_tasks_blocked()
+    while clock.now() < end:
+        clock.set(min(end, clock.now() + stride))
+        await anyio.wait_all_tasks_blocked()
