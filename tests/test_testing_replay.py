@@ -454,3 +454,32 @@ def test_timeline_is_constructible_for_tools() -> None:
     tl = Timeline(rules=["R"], events=[], notifications=[], start=5.0, end=6.0, interval=None,
                   series={}, receivers=None)
     assert tl.time("1s") == 6.0 and tl.never_fired("R")
+
+
+def test_ticks_may_be_given_as_times() -> None:
+    rule = ak.Rule(name="Hot", condition="cpu > 90", mode="tick")
+    tl = replay(rule, {"cpu": [(0, 95), (50, 10)]}, ticks=[40, 10, 70, 40])
+    assert tl.interval is None and (tl.start, tl.end) == (0.0, 70.0)
+    assert tl.firing_periods("Hot") == [(10.0, 70.0)]
+    only_ticks = replay(ak.Rule(name="Gone", condition="absent(up)"), {}, ticks=[5, 6])
+    assert (only_ticks.start, only_ticks.end) == (5.0, 6.0)
+    assert only_ticks.first_firing_at("Gone") == 5.0
+
+
+def test_bad_tick_lists_raise() -> None:
+    with pytest.raises(ak.TimeWentBackwardsError, match=r"ticks: 0..100 is not within "
+                       r"start=0 and end=50"):
+        replay(HIGH, {}, ticks=[0, 100], end=50)
+    with pytest.raises(ak.InvalidSampleError, match="ticks"):
+        replay(HIGH, {}, ticks=[0, "soon"])
+    with pytest.raises(ak.DurationError, match="is not an interval or a list of tick times"):
+        replay(HIGH, {}, ticks=object())  # type: ignore[arg-type]
+
+
+def test_resolved_retention_reaches_the_evaluator() -> None:
+    with pytest.raises(ak.DurationError, match="resolved_retention"):
+        replay(HIGH, {}, resolved_retention="later")
+    rule = ak.Rule(name="Hot", condition="cpu > 90", for_="1m")
+    tl = replay(rule, {"cpu": "95 95 10 _ _ 95 95"}, ticks="1m", resolved_retention="1m")
+    assert [e.kind.value for e in tl.events] == ["pending", "firing", "resolved", "pending",
+                                                 "firing"]

@@ -20,6 +20,7 @@ import bisect
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -45,6 +46,7 @@ from alertkit._dispatch.routes import ReceiverConfig, Route
 from alertkit._errors import (
     AlertkitError,
     ConfigError,
+    DurationError,
     InvalidSampleError,
     LabelError,
     RuleError,
@@ -552,11 +554,12 @@ def replay(
     series: Mapping[str, Iterable[tuple[TimeLike, float | None]] | str]
     | Iterable[Any],
     *,
-    ticks: DurationLike | None = None,
+    ticks: DurationLike | Iterable[TimeLike] | None = None,
     start: TimeLike | None = None,
     end: TimeLike | str | None = None,
     mode: EvalMode | str | None = None,
     stale_after: DurationLike | None = None,
+    resolved_retention: DurationLike | None = None,
     dispatcher: Dispatcher | None = None,
     routes: Route | None = None,
     receivers: Iterable[ReceiverConfig | str] | None = None,
@@ -576,14 +579,16 @@ def replay(
         forget its samples if nothing else keeps them).
     :param ticks: the evaluation interval (``"1m"``): the evaluator is ticked at ``start``,
         ``start + ticks``... up to ``end``, so ``for``, staleness and absence progress without
-        samples; tick-mode rules are evaluated only then. ``None``: no ticks (sample mode
-        only).
+        samples; tick-mode rules are evaluated only then. It may also be the tick times
+        themselves (an iterable of instants, irregular if you like). ``None``: no ticks
+        (sample mode only).
     :param start: the first instant (default: the first sample's time, or 0).
     :param end: the last instant, or a duration after ``start`` (``"1h"``); default: the
         last sample's time, or ``start``.
         Notifications due after it are not sent.
     :param mode: ``"sample"`` or ``"tick"``, the default evaluation mode of the rules.
     :param stale_after: how long a sample counts (default 5m).
+    :param resolved_retention: how long a resolved alert stays known (default 15m).
     :param dispatcher: a :class:`~alertkit.Dispatcher` to send the events through; or
     :param routes: a :class:`~alertkit.Route` tree, and/or
     :param receivers: receiver names (or :class:`~alertkit.ReceiverConfig`); without
@@ -596,13 +601,22 @@ def replay(
     :class:`~alertkit.AlertkitError` subclass naming the series and point.
     """
     rule_list = _rules(rules)
-    if mode is None and stale_after is None:
-        ev = Evaluator(rule_list)
+    ev = Evaluator(rule_list, mode=mode if mode is not None else EvalMode.SAMPLE,
+                   stale_after=stale_after if stale_after is not None else "5m",
+                   resolved_retention=resolved_retention if resolved_retention is not None
+                   else "15m")
+    interval: float | None = None
+    tick_list: list[float] | None = None
+    if ticks is None:
+        pass
+    elif isinstance(ticks, str | int | float | timedelta):
+        interval = parse_duration(ticks, field="ticks", allow_zero=False)
+    elif isinstance(ticks, Iterable):
+        tick_list = sorted({to_timestamp(t, field="ticks") for t in ticks})
     else:
-        ev = Evaluator(rule_list, mode=mode if mode is not None else EvalMode.SAMPLE,
-                       stale_after=stale_after if stale_after is not None else "5m")
-    interval = None if ticks is None else parse_duration(ticks, field="ticks", allow_zero=False)
-    if interval is None and any((r.mode or ev.mode) is EvalMode.TICK for r in rule_list):
+        raise DurationError(f"ticks: {ticks!r} is not an interval or a list of tick times")
+    if interval is None and tick_list is None and \
+            any((r.mode or ev.mode) is EvalMode.TICK for r in rule_list):
         raise ConfigError("replay: tick-mode rules are evaluated only at ticks; pass ticks= "
                           "(the evaluation interval, e.g. '1m')")
     t_start = None if start is None else to_timestamp(start, field="start")
@@ -618,6 +632,9 @@ def replay(
     points.sort(key=lambda p: p[0])
     first = points[0][0] if points else None
     last = points[-1][0] if points else None
+    if tick_list:
+        first = tick_list[0] if first is None else min(first, tick_list[0])
+        last = tick_list[-1] if last is None else max(last, tick_list[-1])
     if t_start is None:
         t_start = first if first is not None else 0.0
     if end is None:
@@ -629,15 +646,22 @@ def replay(
     if t_end < t_start:
         raise TimeWentBackwardsError(f"end {format_value(t_end)} is before start "
                                      f"{format_value(t_start)}")
-    if first is not None and first < t_start:
+    if points and points[0][0] < t_start:
         raise InvalidSampleError(f"series {_key(points[0][1])}: sample at "
-                                 f"t={format_value(first)} is before start={format_value(t_start)}")
-    if last is not None and last > t_end:
+                                 f"t={format_value(points[0][0])} is before "
+                                 f"start={format_value(t_start)}")
+    if points and points[-1][0] > t_end:
         raise InvalidSampleError(f"series {_key(points[-1][1])}: sample at "
-                                 f"t={format_value(last)} is after end={format_value(t_end)}")
+                                 f"t={format_value(points[-1][0])} is after "
+                                 f"end={format_value(t_end)}")
+    if tick_list and not t_start <= tick_list[0] <= tick_list[-1] <= t_end:
+        raise TimeWentBackwardsError(
+            f"ticks: {format_value(tick_list[0])}..{format_value(tick_list[-1])} is not "
+            f"within start={format_value(t_start)} and end={format_value(t_end)}")
     disp = _dispatcher(dispatcher, routes, receivers)
     run = _Run(ev, disp, t_start, t_end, progress)
-    run.go(points, _tick_times(t_start, t_end, interval))
+    run.go(points, iter(tick_list) if tick_list is not None
+           else _tick_times(t_start, t_end, interval))
     return Timeline(
         rules=[r.name for r in rule_list],
         events=run.events,
