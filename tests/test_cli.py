@@ -507,3 +507,34 @@ def test_many_alerts_are_capped_in_rows() -> None:
                     "all)"]
     # every label text starts inside the canvas
     assert all(float(t.get("x", "0")) >= 0 for t in root.iter(f"{SVG}text"))
+
+
+def test_test_select_by_name_and_junit(tmp_path: Path, rules: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    two = TEST_OK + TEST_OK.split("\n", 2)[2].replace("fires after 2m", "other <&> one") \
+        .replace('eval_time = "3m"', 'eval_time = "1m"')
+    path = write(tmp_path / "t.toml", two)
+    bad = write(tmp_path / "bad.toml", "tests = 5\n")
+    junit = tmp_path / "out" / "junit.xml"
+    junit.parent.mkdir()
+    assert main(["test", str(path), "--run", "^fires", "--junit", str(junit)]) == 0
+    assert "1 test, 1 passed" in capsys.readouterr().out
+    assert main(["test", str(path), str(bad), "--junit", str(junit)]) == 2
+    capsys.readouterr()
+    root = ET.parse(junit).getroot()
+    assert (root.tag, root.get("tests"), root.get("failures"), root.get("errors")) == \
+        ("testsuites", "3", "1", "1")
+    good, invalid = root.findall("testsuite")
+    assert good.get("name") == str(path)
+    cases = good.findall("testcase")
+    assert [c.get("name") for c in cases] == ["fires after 2m", "other <&> one"]
+    assert cases[0].find("failure") is None
+    failure = cases[1].find("failure")
+    assert failure is not None and failure.get("message") == "1 check failed"
+    assert "- firing {host=\"a\"}" in (failure.text or "")
+    error = invalid.find("testcase/error")
+    assert error is not None and "tests: expected" in (error.text or "")
+    assert main(["test", str(path), "--run", "("]) == 2
+    assert "--run '(' is not a regular expression" in capsys.readouterr().err
+    assert main(["test", str(path), "--junit", str(tmp_path / "no" / "j.xml")]) == 2
+    assert "cannot write" in capsys.readouterr().err

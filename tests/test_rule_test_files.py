@@ -490,6 +490,14 @@ BAD = [
     ("empty receivers", 'rule_files = ["rules.toml"]\nreceivers = []\n[[tests]]\n',
      "t.toml:2: receivers: empty"),
     ("not TOML", "a = 1\nb = \n", "t.toml:2: not valid TOML"),
+    ("a string for a list", 'rule_files = "rules.toml"\n[[tests]]\n',
+     "t.toml:1: rule_files: expected a list, got 'rules.toml'"),
+    ("a value for a table", 'rule_files = ["rules.toml"]\ntests = [5]\n',
+     "t.toml:2: tests[0]: expected a table, got 5"),
+    ("a list for labels", 'rule_files = ["rules.toml"]\n[[tests]]\n[[tests.alert_rule_test]]\n'
+     'eval_time = 1\nalertname = "Down"\nexp_alerts = [{ exp_labels = [1] }]\n',
+     "t.toml:6: tests[0].alert_rule_test[0].exp_alerts[0].exp_labels: expected a table, "
+     "got [1]"),
     ("empty", "", "t.toml: tests: required key missing"),
 ]
 

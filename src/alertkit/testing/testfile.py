@@ -37,14 +37,17 @@ from __future__ import annotations
 import glob
 import math
 import os
+import time
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn, override
+from cattrs.cols import list_structure_factory
+from cattrs.gen import make_dict_structure_fn, make_mapping_structure_fn, override
 
 from alertkit._core.evaluator import Evaluator
 from alertkit._core.labels import Labels
@@ -142,10 +145,52 @@ def _strict_str(value: object, _: object) -> str:
 def _converter() -> cattrs.Converter:
     c = cattrs.Converter(forbid_extra_keys=True)
     c.register_structure_hook(str, _strict_str)
-    c.register_structure_hook(_FileSpec, make_dict_structure_fn(
-        _FileSpec, c, groups=override(struct_hook=lambda v, _: v),
-        routes=override(struct_hook=_mapping), _cattrs_forbid_extra_keys=True))
+
+    c.register_structure_hook_factory(_is_list, _strict_list)
+    c.register_structure_hook_factory(_is_dict, _strict_dict)
+    overrides: dict[type, dict[str, Any]] = {
+        _FileSpec: {"groups": override(struct_hook=lambda v, _: v),
+                    "routes": override(struct_hook=_mapping)},
+    }
+    for cls in (_ExpAlertSpec, _AlertTestSpec, _SeriesSpec, _NotificationSpec, _CaseSpec,
+                _FileSpec):
+        c.register_structure_hook(cls, _table(make_dict_structure_fn(
+            cls, c, **overrides.get(cls, {}), _cattrs_forbid_extra_keys=True)))
     return c
+
+
+def _is_list(tp: Any) -> bool:
+    return typing.get_origin(tp) is list
+
+
+def _is_dict(tp: Any) -> bool:
+    return typing.get_origin(tp) is dict
+
+
+def _strict_list(tp: Any, conv: cattrs.BaseConverter) -> Callable[[Any, Any], Any]:
+    base = list_structure_factory(tp, conv)
+
+    def structure(value: object, t: Any) -> Any:
+        if not isinstance(value, list):  # a string is not a list of its characters
+            raise TypeError(f"expected a list, got {value!r}")
+        return base(value, t)
+
+    return structure
+
+
+def _strict_dict(tp: Any, conv: cattrs.BaseConverter) -> Callable[[Any, Any], Any]:
+    return _table(make_mapping_structure_fn(tp, conv))
+
+
+def _table(base: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """A class is structured from a table only: say so, rather than fail on ``.keys()``."""
+
+    def structure(value: object, tp: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected a table, got {value!r}")
+        return base(value, tp)
+
+    return structure
 
 
 def _mapping(value: object, _: object) -> dict[str, Any]:
@@ -267,6 +312,8 @@ class CaseResult:
     name: str
     failures: tuple[CheckFailure, ...] = ()
     error: str | None = None
+    #: wall-clock seconds the test took (for reports such as JUnit XML)
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -668,9 +715,18 @@ def run_test_file(path: str | os.PathLike[str]) -> FileResult:
     return run_loaded(load_test_file(path))
 
 
-def run_loaded(loaded: RuleTestFile) -> FileResult:
-    """Run every test of a file :func:`load_test_file` returned."""
-    return FileResult(loaded.path, tuple(_run_case(loaded, case) for case in loaded.cases))
+def run_loaded(loaded: RuleTestFile, *, select: Callable[[str], bool] | None = None
+               ) -> FileResult:
+    """Run the tests of a file :func:`load_test_file` returned (those whose name ``select``
+    accepts, if given)."""
+    results = []
+    for case in loaded.cases:
+        if select is not None and not select(case.name):
+            continue
+        began = time.perf_counter()
+        result = _run_case(loaded, case)
+        results.append(attrs.evolve(result, seconds=time.perf_counter() - began))
+    return FileResult(loaded.path, tuple(results))
 
 
 def run_test_files(paths: Iterable[str | os.PathLike[str]]) -> list[FileResult]:
