@@ -22,7 +22,8 @@ evaluation times; a test may also assert the notifications a routing tree sends:
     [[tests.alert_rule_test.exp_alerts]]
     exp_labels = { host = "a" }
 
-Semantics follow promtool: rules are evaluated (tick mode) at ``0``, ``evaluation_interval``,
+Semantics follow promtool: rules (in tick mode unless they set a mode) are evaluated at ``0``,
+``evaluation_interval``,
 ``2 * evaluation_interval``... up to the last time a test asks about; an ``eval_time`` between
 two evaluations sees the earlier one; ``exp_alerts`` lists exactly the *firing* alerts of
 ``alertname`` (labels without ``alertname``, annotations compared whole, an omitted
