@@ -23,11 +23,10 @@ evaluation times; a test may also assert the notifications a routing tree sends:
     exp_labels = { host = "a" }
 
 Semantics follow promtool: rules (in tick mode unless they set a mode) are evaluated at ``0``,
-``evaluation_interval``,
-``2 * evaluation_interval``... up to the last time a test asks about; an ``eval_time`` between
-two evaluations sees the earlier one; ``exp_alerts`` lists exactly the *firing* alerts of
-``alertname`` (labels without ``alertname``, annotations compared whole, an omitted
-``exp_annotations`` meaning none). Differences, all documented in
+``evaluation_interval``, ``2 * evaluation_interval``... up to the last time a test asks about;
+an ``eval_time`` between two evaluations sees the earlier one; ``exp_alerts`` lists exactly
+the *firing* alerts of ``alertname`` (labels without ``alertname``, annotations compared
+whole, an omitted ``exp_annotations`` meaning none). Differences, all documented in
 ``docs/how-to/rule-test-files.md``: the ``severity`` label alertkit adds to every alert is
 compared only if an expected alert of the check names it; naming ``state`` in an expected
 alert makes the check compare pending alerts too; ``alertname`` must name a rule under test.
