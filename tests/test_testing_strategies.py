@@ -250,3 +250,56 @@ def test_a_strategy_drawing_something_else_than_a_shape_is_reported() -> None:
 
     with pytest.raises(ak.InvalidSampleError, match="drew 5, not a Shape"):
         run()
+
+
+@settings(max_examples=40, deadline=None)
+@given(aks.conditions(["x", 'y{host="b"}'], kinds=["threshold", "absent", "all"]))
+def test_conditions_over_several_series_read_only_those(cond: ak.Condition) -> None:
+    text = str(cond)
+    assert "x" in text or 'y{host="b"}' in text
+    ak.Evaluator([ak.Rule(name="R", condition=cond)])
+
+
+def test_conditions_over_several_series_use_each_of_them() -> None:
+    seen: set[str] = set()
+
+    @settings(max_examples=60, deadline=None)
+    @given(aks.conditions(["x", "y"], kinds=["threshold"]))
+    def collect(cond: ak.Condition) -> None:
+        seen.add(str(cond).split(" ")[0])
+
+    collect()
+    assert seen == {"x", "y"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(aks.rules(no_data=aks.ANY, stale_after=aks.ANY, mode=aks.ANY))
+def test_rules_with_any_policies_are_valid(rule: ak.Rule) -> None:
+    ak.Evaluator([rule])
+
+
+@settings(max_examples=20, deadline=None)
+@given(aks.rules(no_data="keep", stale_after="2m", mode="tick"))
+def test_rules_with_fixed_policies(rule: ak.Rule) -> None:
+    assert (rule.no_data, rule.stale_after, rule.mode) == (
+        ak.NoDataPolicy.KEEP, 120.0, ak.EvalMode.TICK)
+
+
+@settings(max_examples=30, deadline=None)
+@given(aks.series(length=20, gaps=0.9))
+def test_sparse_series(s: Series) -> None:
+    assert 2 <= len(s) <= 20
+
+
+def test_more_bad_arguments() -> None:
+    with pytest.raises(ak.InvalidSampleError, match="gaps 2 is not a bool or a fraction"):
+        aks.series(gaps=2)
+    with pytest.raises(ak.RuleError, match="metric is an empty list"):
+        aks.conditions([])
+    with pytest.raises(ak.RuleError, match="no_data 'sometimes'"):
+        aks.rules(no_data="sometimes")
+    with pytest.raises(ak.DurationError, match="stale_after"):
+        aks.rules(stale_after="never")
+    with pytest.raises(ak.RuleError, match="mode 'often'"):
+        aks.rules(mode="often")
+    assert repr(aks.ANY) == "ANY"

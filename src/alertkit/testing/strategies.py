@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from hypothesis import strategies as st
 
@@ -44,7 +44,7 @@ from alertkit._core.conditions import (
     Window,
 )
 from alertkit._core.labels import Labels, Selector
-from alertkit._core.model import Sample, Severity
+from alertkit._core.model import EvalMode, NoDataPolicy, Sample, Severity
 from alertkit._core.occurrences import Cardinality, CountMatching, Flatline, PercentMatching
 from alertkit._core.rules import Rule
 from alertkit._core.timeutil import DurationLike, TimeLike, parse_duration, to_timestamp
@@ -64,6 +64,7 @@ from alertkit.testing.shapes import (
 )
 
 __all__ = [
+    "ANY",
     "CONDITION_KINDS",
     "conditions",
     "constants",
@@ -87,6 +88,16 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+
+class _AnyValue:
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+#: Pass as ``no_data``, ``stale_after`` or ``mode`` of :func:`rules` to draw any valid value.
+ANY: Final = _AnyValue()
 
 # -- plain values --------------------------------------------------------------------------
 
@@ -312,7 +323,8 @@ def _length_bounds(length: int | tuple[int, int]) -> tuple[int, int]:
 def series(shape: st.SearchStrategy[Shape] | Shape | None = None, *, name: str = "x",
            labels: Mapping[str, str] | st.SearchStrategy[Labels] | None = None,
            start: TimeLike = 0.0, interval: DurationLike = "1m",
-           length: int | tuple[int, int] = (1, 60), gaps: bool = False, nan: bool = False,
+           length: int | tuple[int, int] = (1, 60), gaps: bool | float = False,
+           nan: bool = False,
            stale: bool = False) -> st.SearchStrategy[Series]:
     """A :class:`~alertkit.testing.shapes.Series` named ``name`` (``'cpu{host="a"}'``).
 
@@ -320,7 +332,8 @@ def series(shape: st.SearchStrategy[Shape] | Shape | None = None, *, name: str =
     :param labels: more labels, fixed or a strategy (e.g. :func:`label_sets`).
     :param start: the first sample's time; one sample per ``interval`` from there.
     :param length: the number of steps, or a ``(min, max)`` range.
-    :param gaps: leave some steps without a sample (never more than a third).
+    :param gaps: leave some steps without a sample: at most a third with ``True``, at most
+        that fraction with a number (``0.9``: sparse series).
     :param nan: make some values NaN (the bounds of the shape do not apply to those).
     :param stale: end the series with a staleness marker, sometimes.
 
@@ -330,6 +343,12 @@ def series(shape: st.SearchStrategy[Shape] | Shape | None = None, *, name: str =
     t0 = to_timestamp(start, field="start")
     step = _duration(interval, "interval")
     lo, hi = _length_bounds(length)
+    if isinstance(gaps, bool):
+        gap_share = 1 / 3 if gaps else 0.0
+    elif isinstance(gaps, int | float) and 0.0 <= gaps <= 1.0:
+        gap_share = float(gaps)
+    else:
+        raise InvalidSampleError(f"series: gaps {gaps!r} is not a bool or a fraction in [0, 1]")
     shape_st = shapes() if shape is None else (
         shape if isinstance(shape, st.SearchStrategy) else st.just(shape))
     if not isinstance(shape_st, st.SearchStrategy) or (
@@ -345,8 +364,8 @@ def series(shape: st.SearchStrategy[Shape] | Shape | None = None, *, name: str =
         n = draw(st.integers(lo, hi))
         vals: list[float | None] = list(drawn.render(n))
         skip: set[int] = set()
-        if gaps and n > 1:
-            skip = draw(st.sets(st.integers(0, n - 1), max_size=n // 3))
+        if gap_share and n > 1:
+            skip = draw(st.sets(st.integers(0, n - 1), max_size=int(n * gap_share)))
         if nan and n:
             for i in draw(st.sets(st.integers(0, n - 1), max_size=max(1, n // 4))):
                 vals[i] = math.nan
@@ -373,23 +392,37 @@ _OPS = st.sampled_from([">", ">=", "<", "<=", "==", "!="])
 _RANGES = st.sampled_from([60.0, 120.0, 300.0, 600.0, 900.0, 3600.0])
 
 
-def _selector(metric: str | Selector) -> Selector:
+MetricLike = str | Selector
+
+
+def _selector(metric: MetricLike) -> Selector:
     if isinstance(metric, Selector):
         return metric
     name, labels = parse_series_name(metric)
     return Selector(name, dict(labels))
 
 
-def conditions(metric: str | Selector = "x", *, kinds: Sequence[str] | None = None,
-               min_value: float = 0.0, max_value: float = 100.0, depth: int = 2,
-               ) -> st.SearchStrategy[Condition]:
-    """Conditions of every kind over the series ``metric``.
+def _selectors(metric: MetricLike | Sequence[MetricLike]) -> tuple[Selector, ...]:
+    if isinstance(metric, str | Selector):
+        return (_selector(metric),)
+    sels = tuple(_selector(m) for m in metric)
+    if not sels:
+        raise RuleError("conditions: metric is an empty list; name at least one series")
+    return sels
+
+
+def conditions(metric: MetricLike | Sequence[MetricLike] = "x", *,
+               kinds: Sequence[str] | None = None, min_value: float = 0.0,
+               max_value: float = 100.0, depth: int = 2) -> st.SearchStrategy[Condition]:
+    """Conditions of every kind over the series ``metric`` (a name such as ``'cpu'`` or
+    ``'cpu{job="api"}'``, a :class:`~alertkit.Selector`, or a list of them: each part of a
+    condition then reads one of them, so ``all``/``any`` can mix series).
 
     ``kinds`` limits them to some of :data:`CONDITION_KINDS`; thresholds on values are drawn
     from ``[min_value, max_value]`` (where your series live, so rules do fire sometimes);
     ``all``/``any``/``not``/``consecutive`` nest other kinds up to ``depth`` levels.
     """
-    sel = _selector(metric)
+    sels = _selectors(metric)
     chosen = tuple(CONDITION_KINDS if kinds is None else kinds)
     unknown = [k for k in chosen if k not in CONDITION_KINDS]
     if unknown or not chosen:
@@ -399,25 +432,25 @@ def conditions(metric: str | Selector = "x", *, kinds: Sequence[str] | None = No
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
         raise RuleError(f"conditions: depth {depth!r} is not an int >= 0")
     lo, hi = _bounds(min_value, max_value)
-    return _conditions(sel, chosen, lo, hi, depth)
+    return _conditions(sels, chosen, lo, hi, depth)
 
 
-def _conditions(sel: Selector, kinds: tuple[str, ...], lo: float, hi: float, depth: int
+def _conditions(sels: tuple[Selector, ...], kinds: tuple[str, ...], lo: float, hi: float, depth: int
                 ) -> st.SearchStrategy[Condition]:
     level = values(lo, hi)
-    instant = st.just(Instant(sel))
+    sel_st = st.sampled_from(sels)
+    instant = sel_st.map(Instant)
     nested = ("all", "any", "not", "consecutive")
     leaves = [k for k in kinds if k not in nested] or ["threshold"]
 
     def inner() -> st.SearchStrategy[Condition]:
-        return _conditions(sel, tuple(leaves) if depth <= 1 else kinds, lo, hi, depth - 1)
+        return _conditions(sels, tuple(leaves) if depth <= 1 else kinds, lo, hi, depth - 1)
 
     def thr(value: st.SearchStrategy[ValueExpr], limits: st.SearchStrategy[float] = level
             ) -> st.SearchStrategy[Condition]:
         return st.builds(Threshold, value, _OPS, limits)
 
     small = st.floats(-10, 10, allow_nan=False)
-    sel_st = st.just(sel)
     z = st.floats(-4, 4)
 
     def consecutive() -> st.SearchStrategy[Condition]:
@@ -449,7 +482,8 @@ def _conditions(sel: Selector, kinds: tuple[str, ...], lo: float, hi: float, dep
         "percent_matching": lambda: thr(
             st.builds(PercentMatching, sel_st, _RANGES, _OPS, level), st.floats(0, 100)),
         "flatline": lambda: st.builds(Flatline, sel_st, _RANGES, st.integers(1, 5)),
-        "cardinality": lambda: st.builds(Cardinality, st.just(Selector(sel.metric)), _RANGES,
+        "cardinality": lambda: st.builds(Cardinality, sel_st.map(lambda s: Selector(s.metric)),
+                                         _RANGES,
                                          st.sampled_from(_LABEL_NAMES), _OPS, st.floats(0, 10)),
         "zscore": lambda: thr(st.builds(ZScore, sel_st, _RANGES, warmup=st.integers(2, 10)), z),
         "ewma": lambda: thr(st.builds(EWMA, sel_st, alpha=st.floats(0.01, 0.9)), z),
@@ -477,12 +511,18 @@ def rules(condition: st.SearchStrategy[Condition] | Condition | str | None = Non
           name: str | st.SearchStrategy[str] | None = None,
           for_: st.SearchStrategy[float] | DurationLike | None = None,
           keep_firing_for: st.SearchStrategy[float] | DurationLike | None = None,
-          recovery: bool = False, metric: str | Selector = "x") -> st.SearchStrategy[Rule]:
+          recovery: bool = False, metric: MetricLike | Sequence[MetricLike] = "x",
+          no_data: st.SearchStrategy[str] | NoDataPolicy | str | _AnyValue = "ok",
+          stale_after: st.SearchStrategy[float | None] | DurationLike | _AnyValue | None = None,
+          mode: st.SearchStrategy[str | None] | EvalMode | str | _AnyValue | None = None,
+          ) -> st.SearchStrategy[Rule]:
     """Valid :class:`~alertkit.Rule` values.
 
     ``condition`` defaults to :func:`conditions` over ``metric``; ``for_`` and
     ``keep_firing_for`` to a few usual durations (0 often); ``recovery`` adds a hysteresis
-    condition sometimes. Severity, labels and annotations vary too.
+    condition sometimes. Severity, labels and annotations vary too. ``no_data``,
+    ``stale_after`` and ``mode`` are fixed values (the defaults: ``"ok"``, the evaluator's,
+    the evaluator's) or strategies; :data:`ANY` draws any valid one.
     """
     if condition is None:
         cond_st: st.SearchStrategy[Condition] = conditions(metric)
@@ -500,9 +540,22 @@ def rules(condition: st.SearchStrategy[Condition] | Condition | str | None = Non
             return value
         return st.just(parse_duration(value, field=field))
 
+    fixed = {k: v for k, v in (("no_data", no_data), ("stale_after", stale_after),
+                                ("mode", mode))
+             if v is not ANY and not isinstance(v, st.SearchStrategy)}
+    Rule(name="R", condition="x > 1", **fixed)  # type: ignore[arg-type]  # fail early
+    no_data_st = (st.sampled_from(["ok", "ok", "keep", "alert"]) if no_data is ANY
+                  else _strategy(no_data, st.just("ok")))
+    stale_st = (st.sampled_from([None, None, 60.0, 90.0, 600.0]) if stale_after is ANY
+                else _strategy(stale_after, st.none()))
+    mode_st = (st.sampled_from([None, "sample", "tick"]) if mode is ANY
+               else _strategy(mode, st.none()))
     return st.builds(
         _rule,
         name=_strategy(name, rule_names()),
+        no_data=no_data_st,
+        stale_after=stale_st,
+        mode=mode_st,
         condition=cond_st,
         for_=dur(for_, "for_"),
         keep_firing_for=dur(keep_firing_for, "keep_firing_for"),
