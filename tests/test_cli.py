@@ -538,3 +538,32 @@ def test_test_select_by_name_and_junit(tmp_path: Path, rules: Path,
     assert "--run '(' is not a regular expression" in capsys.readouterr().err
     assert main(["test", str(path), "--junit", str(tmp_path / "no" / "j.xml")]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_interrupt_and_closed_pipe(tmp_path: Path, rules: Path,
+                                   capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import alertkit.cli.check as check_command
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(check_command, "run", interrupted)
+    assert main(["check", str(rules)]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    # A reader that goes away (`alertkit simulate ... | head`) ends the command quietly.
+    # ~10,000 events, far more than a pipe buffer holds
+    data = write(tmp_path / "d.csv", "time,up\n" + "".join(f"{i * 60},{i % 2}\n"
+                                                           for i in range(10_000)))
+    script = ("import sys; from alertkit.cli import main; "
+              f"sys.exit(main(['simulate', {str(rules)!r}, '--series', {str(data)!r}]))")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "src")}
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 1, err
+    assert "Traceback" not in err
