@@ -567,3 +567,14 @@ def test_interrupt_and_closed_pipe(tmp_path: Path, rules: Path,
     proc.stderr.close()
     assert proc.wait(timeout=120) == 1, err
     assert "Traceback" not in err
+
+
+def test_the_cli_needs_neither_hypothesis_nor_pytest(tmp_path: Path, rules: Path) -> None:
+    test_file = write(tmp_path / "t.toml", TEST_OK)
+    script = ("import sys; sys.modules['hypothesis'] = None; sys.modules['pytest'] = None; "
+              "from alertkit.cli import main; "
+              f"sys.exit(main(['test', '-q', {str(test_file)!r}]))")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "src")}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
