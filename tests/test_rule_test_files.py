@@ -707,3 +707,43 @@ def test_same_pass_and_fail_as_promtool(tmp_path: Path, scenario: str) -> None:
     assert sorted(ak_failed ^ prom_failed) == [], (
         f"only alertkit failed: {sorted(ak_failed - prom_failed)}; "
         f"only promtool failed: {sorted(prom_failed - ak_failed)}")
+
+
+@needs_promtool
+@settings(max_examples=15, deadline=None)
+@given(values=st.lists(STEP_VALUES, min_size=2, max_size=12),
+       expr=st.sampled_from(["m > 5", "m != 0", "avg_over_time(m[2m]) > 4",
+                             "max_over_time(m[3m]) >= 10"]),
+       for_=st.sampled_from([0, 60, 120]), keep=st.sampled_from([0, 60]))
+def test_random_test_files_pass_in_both(values: list[SeriesValue], expr: str, for_: int,
+                                        keep: int) -> None:
+    """Expectations written from replay()'s timeline, in a file rendered with render_series:
+    both ``alertkit test`` and ``promtool test rules`` must pass it."""
+    rule = Rule(name="R", condition=expr, for_=for_, keep_firing_for=keep)
+    points = [(i * 60.0, None if v is STALE else v) for i, v in enumerate(values)
+              if v is not None]
+    last = (len(values) + 6) * 60
+    tl = replay([rule], {'m{host="a"}': points}, ticks="1m", mode="tick", start=0, end=last)
+    checks = [{"eval_time": f"{t}s", "alertname": "R",
+               "exp_alerts": [{"exp_labels": {"host": "a"}}
+                              for a in tl.alerts_at(t, rule="R")
+                              if a.state is AlertState.FIRING]}
+              for t in range(0, last + 1, 60)]
+    test_doc = {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "alert_rule_test": checks,
+        "input_series": [{"series": 'm{host="a"}', "values": render_series(values)}]}]}
+    with tempfile.TemporaryDirectory() as tmp:
+        for sub, key in (("prom", "alert"), ("ak", "name")):
+            d = Path(tmp, sub)
+            d.mkdir()
+            rule_doc = {"groups": [{"name": "g", "rules": [
+                {key: "R", "expr": expr, "for": f"{for_}s", "keep_firing_for": f"{keep}s"}]}]}
+            if sub == "prom":
+                rule_doc["groups"][0]["interval"] = "1m"
+            (d / "rules.yml").write_text(json.dumps(rule_doc), encoding="utf-8")
+            (d / "test.yml").write_text(json.dumps(test_doc), encoding="utf-8")
+        result = run_test_file(Path(tmp, "ak", "test.yml"))
+        assert result.ok, [str(f) for c in result.cases for f in c.failures]
+        proc = subprocess.run(["promtool", "test", "rules", "test.yml"], cwd=Path(tmp, "prom"),
+                              capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, (render_series(values), proc.stdout + proc.stderr)
