@@ -519,6 +519,8 @@ def test_test_select_by_name_and_junit(tmp_path: Path, rules: Path,
     junit.parent.mkdir()
     assert main(["test", str(path), "--run", "^fires", "--junit", str(junit)]) == 0
     assert "1 test, 1 passed" in capsys.readouterr().out
+    assert main(["test", str(path), "--run", "nothing matches"]) == 0
+    assert capsys.readouterr().out == "0 tests, 0 passed, 0 failed (1 file run)\n"
     assert main(["test", str(path), str(bad), "--junit", str(junit)]) == 2
     capsys.readouterr()
     root = ET.parse(junit).getroot()

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         result = run_loaded(loaded, select=select)
         results.append(result)
         failed = [c for c in result.cases if not c.ok]
-        if args.quiet and not failed:
+        if not result.cases or (args.quiet and not failed):
             continue
         print(paint(result.path, "bold", out), file=out)
         for case in result.cases:
