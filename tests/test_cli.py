@@ -580,3 +580,17 @@ def test_the_cli_needs_neither_hypothesis_nor_pytest(tmp_path: Path, rules: Path
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env=env, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_chart_times_for_epoch_data() -> None:
+    rules = rules_from_dict({"groups": [{"name": "g", "rules": [
+        {"name": "Hot", "expr": "m > 5"}]}]})
+    start = 1767225600  # 2026-01-01T00:00:00Z
+    tl = replay(rules, {"m": [(start, 1), (start + 3 * 86400 + 30, 10)]}, ticks="1h")
+    root = ET.fromstring(render_svg(tl, rules))
+    assert root.find(f"{SVG}title").text == \
+        "alertkit simulation: 2026-01-01 00:00Z .. 2026-01-04 00:00:30Z"  # type: ignore[union-attr]
+    ticks = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "xtick"]
+    assert ticks[0] == "01-01 00:00" and "01-04 00:00" in ticks
+    bar = next(r for r in root.iter(f"{SVG}rect") if r.get("class") == "firing-bar")
+    assert bar.findtext(f"{SVG}title") == "firing 2026-01-04 00:00:30Z .. open"

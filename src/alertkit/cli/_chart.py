@@ -74,9 +74,15 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _fmt_time(t: float, start: float) -> str:
-    if start >= 1e9:  # epoch times: show the clock
-        return datetime.fromtimestamp(t, tz=UTC).strftime("%H:%M:%S" if t % 60 else "%H:%M")
+def _fmt_time(t: float, start: float, *, full: bool = False, span: float = 0.0) -> str:
+    """Epoch times as UTC clock times (with the date when ``full`` or over a day's ``span``),
+    other times as offsets from ``start`` (``+5m``)."""
+    if start >= 1e9:  # epoch seconds: real dates
+        seconds = ":%S" if t % 60 else ""
+        if full:
+            return datetime.fromtimestamp(t, tz=UTC).strftime(f"%Y-%m-%d %H:%M{seconds}Z")
+        day = "%m-%d " if span > 86400 else ""
+        return datetime.fromtimestamp(t, tz=UTC).strftime(f"{day}%H:%M{seconds}")
     return "+" + format_duration(t - start) if t > start else "0"
 
 
@@ -187,7 +193,7 @@ class _Panel:
             xx = self.x(t)
             ty = self.plot_top + PLOT_HEIGHT + 16
             out.append(f'<text class="xtick" x="{xx:.1f}" y="{ty:.1f}" text-anchor="middle">'
-                       f"{_esc(_fmt_time(t, self.t0))}</text>")
+                       f"{_esc(_fmt_time(t, self.t0, span=self.t1 - self.t0))}</text>")
         for th in self.thresholds:
             if not math.isfinite(th.threshold):
                 continue
@@ -247,11 +253,12 @@ class _Panel:
                 if p.labels != labels:
                     continue
                 x0, x1 = self.x(p.start), self.x(self.tl.end if p.end is None else p.end)
-                end = "open" if p.end is None else _fmt_time(p.end, self.t0)
+                begin = _fmt_time(p.start, self.t0, full=True)
+                end = "open" if p.end is None else _fmt_time(p.end, self.t0, full=True)
                 out.append(f'<rect class="{state.value}-bar" x="{x0:.1f}" y="{yy + 14:.1f}" '
                            f'width="{max(x1 - x0, 1.0):.1f}" height="10" '
                            f'fill="{fill}"><title>{state.value} '
-                           f"{_esc(_fmt_time(p.start, self.t0))} .. {_esc(end)}</title></rect>")
+                           f"{_esc(begin)} .. {_esc(end)}</title></rect>")
         out.append("</g>")
 
 
@@ -284,8 +291,8 @@ def render_svg(tl: Timeline, rules: Sequence[Rule], *, title: str | None = None)
         panels.append(panel)
         top += panel.height
     height = int(top + 10)
-    head = title or (f"alertkit simulation: {_fmt_time(tl.start, tl.start)} .. "
-                     f"{_fmt_time(tl.end, tl.start)}")
+    head = title or (f"alertkit simulation: {_fmt_time(tl.start, tl.start, full=True)} .. "
+                     f"{_fmt_time(tl.end, tl.start, full=True)}")
     out = [
         '<svg xmlns="http://www.w3.org/2000/svg" version="1.1" '
         f'width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" '
@@ -309,8 +316,9 @@ def render_html(tl: Timeline, rules: Sequence[Rule], *, title: str | None = None
     head = title or "alertkit simulation"
     rows = []
     for e in tl.events:
+        at = _fmt_time(e.at, tl.start, full=True)
         rows.append(
-            f"<tr class=\"{_esc(e.kind.value)}\"><td>{_esc(_fmt_time(e.at, tl.start))}</td>"
+            f"<tr class=\"{_esc(e.kind.value)}\"><td>{_esc(at)}</td>"
             f"<td>{_esc(e.kind.value)}</td><td>{_esc(e.alert.rule)}</td>"
             f"<td>{_esc(str(e.alert.labels.without('alertname')))}</td>"
             f"<td>{_esc(format_value(e.alert.value))}</td></tr>")
