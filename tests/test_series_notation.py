@@ -61,9 +61,11 @@ def test_parse(text: str, expected: list[SeriesValue]) -> None:
 
 
 def test_nan_and_negative_zero() -> None:
-    values = parse_series("NaN nan NaNx1 -0x1")
+    values = parse_series("NaN nan NaN+0x1 -0x1")
     assert all(math.isnan(v) for v in values[:4])  # type: ignore[arg-type]
     assert bits(values[4:]) == bits([-0.0, -0.0])
+    assert bits(parse_series("NaN+0x1 Inf+1x1 -Inf-5x1")) == bits(
+        [math.nan, math.nan, math.inf, math.inf, -math.inf, -math.inf])
 
 
 def test_expand_gives_times_and_marks_staleness() -> None:
@@ -91,6 +93,11 @@ def test_stale_is_a_singleton_that_survives_pickling() -> None:
         ("1+-2x3", 1, "got '1+-2x3'"),
         ("1 2x-1", 3, "got '2x-1'"),
         ("1x99999999", 3, "larger than"),
+        ("1 NaNx1", 3, "NaN and Inf cannot take 'xN' directly"),
+        ("1 -Infx2", 3, "NaN and Inf cannot take 'xN' directly"),
+        ("1 1+Infx1", 3, "NaN and Inf cannot take 'xN' directly"),
+        ("1 1e400", 3, "'1e400' is out of the range of a float"),
+        ("1 1+1e400x2", 5, "'1e400' is out of the range of a float"),
         ("1 2\n3 x4", 3, "got 'x4'"),
     ],
 )
@@ -134,6 +141,8 @@ def test_render() -> None:
     assert render_series([1.0, 1.0, 1.0, STALE, -0.5]) == "1x2 stale -0.5"
     assert render_series([5.0, 4.0, 3.0]) == "5-1x2"
     assert render_series([1.0, 1.0, None], compress=False) == "1 1 _"
+    assert render_series([math.nan, math.nan, math.inf, math.inf, -math.inf, -math.inf]) == \
+        "NaN+0x1 Inf+0x1 -Inf+0x1"
     assert render_series([None, None], compress=False) == "_ _"
     with pytest.raises(SeriesNotationError, match="step 1"):
         render_series([1.0, "2"])  # type: ignore[list-item]
@@ -208,7 +217,9 @@ def test_expand_places_step_i_at_start_plus_i_intervals(
 # -- promtool reads the notation the same way ------------------------------------------------
 
 TRICKY = ["0+0.1x3", "1e3 2E-1 +5 .5 5.", "-2+4x3", "1-2x4", "-1x3", "1 _x3 5",
-          "1 stale 2 _ stale 3", "Inf -Inf NaN inf nan", "0x0", "1e-3x1 1e+3+1x1", "_ _ 1"]
+          "1 stale 2 _ stale 3", "Inf -Inf NaN inf nan", "0x0", "1e-3x1 1e+3+1x1", "_ _ 1",
+          "NaN+0x2 Inf+1x1 -Inf-2x1 +NaN 1.e1 1e308x1", render_series([math.nan] * 3 +
+                                                                      [math.inf] * 2)]
 
 
 def _yaml_float(v: float) -> str:

@@ -66,9 +66,11 @@ SeriesValue = float | Stale | None
 # Largest expansion accepted for one item: a typo like "1x1000000000" must not eat the memory.
 MAX_STEPS: Final = 1_000_000
 
-_NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[iI][nN][fF]|[nN][aA][nN]"
+_LITERAL = r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_WORD = r"[iI][nN][fF]|[nN][aA][nN]"
 _ITEM = re.compile(
-    rf"(?P<a>[+-]?(?:{_NUMBER}))(?:(?P<op>[+-])(?P<b>{_NUMBER}))?(?:x(?P<n>\d+))?\Z"
+    rf"(?P<a>[+-]?(?:{_LITERAL}|{_WORD}))(?:(?P<op>[+-])(?P<b>{_LITERAL}|{_WORD}))?"
+    rf"(?:x(?P<n>\d+))?\Z"
 )
 _GAP = re.compile(r"_(?:x(?P<n>\d+))?\Z")
 _TOKEN = re.compile(r"\S+")
@@ -98,7 +100,14 @@ def parse_series(text: str) -> list[SeriesValue]:
         item = _ITEM.match(token)
         if item is None:
             _fail(text, match.start(), token)
-        value = float(item["a"])
+        value = _float(item["a"], text, match.start())
+        word_before_x = item["b"] if item["op"] is not None else item["a"]
+        if item["n"] is not None and _is_word(word_before_x):
+            # promtool reads "NaNx3" or "1+Infx3" as one word and rejects it.
+            _fail(text, match.start(), token,
+                  f"{token!r}: NaN and Inf cannot take 'xN' directly (promtool reads it as "
+                  f"one word); write e.g. 'NaN+0x3' for a repeated NaN",
+                  "a number before 'xN'")
         if item["n"] is None:
             if item["op"] is not None:
                 _fail(text, match.start() + len(token), token,
@@ -109,7 +118,7 @@ def parse_series(text: str) -> list[SeriesValue]:
         if item["b"] is None:  # axN repeats the very same float (-0.0 stays -0.0)
             out.extend([value] * count)
         else:
-            step = float(item["b"])
+            step = _float(item["b"], text, match.start() + item.start("b"))
             if item["op"] == "-":
                 step = -step
             for _ in range(count):  # accumulated, not a + i*b: promtool's floats, bit for bit
@@ -119,6 +128,18 @@ def parse_series(text: str) -> list[SeriesValue]:
             _fail(text, match.start(), token,
                   f"the series has more than {MAX_STEPS} steps", "a shorter series")
     return out
+
+
+def _is_word(text: str) -> bool:
+    return text.lstrip("+-").lower() in ("nan", "inf")
+
+
+def _float(literal: str, text: str, pos: int) -> float:
+    value = float(literal)
+    if math.isinf(value) and not _is_word(literal):  # 1e400: promtool says out of range
+        _fail(text, pos, literal, f"{literal!r} is out of the range of a float",
+              "a number up to 1.7976931348623157e308")
+    return value
 
 
 def _count(digits: str, extra: int, text: str, pos: int) -> int:
@@ -196,7 +217,9 @@ def render_series(values: Iterable[SeriesValue], *, compress: bool = True) -> st
         if run >= 2:
             a = _num(float(v))
             if step is None:
-                tokens.append(f"{a}x{run - 1}")
+                # NaNxN and InfxN are not promtool syntax: repeat them as NaN+0xN.
+                tokens.append(f"{a}x{run - 1}" if math.isfinite(float(v)) else
+                              f"{a}+0x{run - 1}")
             else:
                 tokens.append(f"{a}{'-' if step < 0 else '+'}{_num(abs(step))}x{run - 1}")
             i += run
