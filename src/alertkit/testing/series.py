@@ -3,7 +3,8 @@
 A compact way to write the input series of a rule test, the same one ``promtool test rules``
 reads. Values are separated by whitespace; each item is one of
 
-* a number: ``5``, ``-1.5``, ``1e3``, ``.5``, ``NaN``, ``Inf``, ``-Inf``;
+* a number: ``5``, ``-1.5``, ``1e3``, ``.5``, ``NaN``, ``Inf``, ``-Inf`` (``NaN`` and ``Inf``
+  repeat as ``NaN+0xN``: promtool reads ``NaNxN`` as one word and rejects it);
 * ``axn``: ``a`` repeated ``n + 1`` times (``1x3`` is ``1 1 1 1``);
 * ``a+bxn`` / ``a-bxn``: ``n + 1`` values starting at ``a``, stepping by ``b``
   (``-2+4x3`` is ``-2 2 6 10``; ``1-2x4`` is ``1 -1 -3 -5 -7``);
