@@ -730,10 +730,11 @@ def test_same_pass_and_fail_as_promtool(tmp_path: Path, scenario: str) -> None:
 
 
 @needs_promtool
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(values=st.lists(STEP_VALUES, min_size=2, max_size=12),
        expr=st.sampled_from(["m > 5", "m != 0", "avg_over_time(m[2m]) > 4",
-                             "max_over_time(m[3m]) >= 10"]),
+                             "max_over_time(m[3m]) >= 10", 'absent(m{host="a"})',
+                             "m < 5", "count_over_time(m[2m]) >= 2", "delta(m[3m]) > 1"]),
        for_=st.sampled_from([0, 60, 120]), keep=st.sampled_from([0, 60]))
 def test_random_test_files_pass_in_both(values: list[SeriesValue], expr: str, for_: int,
                                         keep: int) -> None:
