@@ -594,3 +594,24 @@ def test_chart_times_for_epoch_data() -> None:
     assert ticks[0] == "01-01 00:00" and "01-04 00:00" in ticks
     bar = next(r for r in root.iter(f"{SVG}rect") if r.get("class") == "firing-bar")
     assert bar.findtext(f"{SVG}title") == "firing 2026-01-04 00:00:30Z .. open"
+
+
+def test_simulate_with_routes_prints_notifications(tmp_path: Path, rules: Path, data: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    routes = write(tmp_path / "routes.toml", """\
+        receivers = ["ops", "pager"]
+        [routes]
+        receiver = "ops"
+        group_wait = "30s"
+        routes = [{ matchers = ['alertname="Down"'], receiver = "pager" }]
+        """)
+    assert main(["simulate", str(rules), "--series", str(data), "--mode", "tick",
+                 "--routes", str(routes)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    notes = [line for line in lines if ": notify " in line]
+    assert notes[0].startswith("t=210 (+3m30s): notify    ops [firing] 1 firing, 0 resolved")
+    assert any(line.startswith("t=330 (+5m30s): notify    pager [firing]") for line in notes)
+    assert "ops: 2 notifications" in lines and "pager: 1 notification" in lines
+    bad = write(tmp_path / "bad_routes.toml", '[routes]\ngroup_wait = "soon"\n')
+    assert main(["simulate", str(rules), "--series", str(data), "--routes", str(bad)]) == 2
+    assert "bad_routes.toml:2: routes.group_wait:" in capsys.readouterr().err

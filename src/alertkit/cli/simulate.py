@@ -1,6 +1,7 @@
 """``alertkit simulate RULES... --series data.csv|json``: replay data through rules.
 
-Prints the timeline of alert events (and a per-rule summary), and with ``--out`` writes a
+Prints the timeline of alert events (and a per-rule summary; with ``--routes``, the
+notifications each receiver would get), and with ``--out`` writes a
 self-contained chart: ``.svg`` (the series, the thresholds, shaded pending and firing periods)
 or ``.html`` (the same SVG inline, plus a table of the events). Progress goes to stderr when
 stderr is a terminal, or always with ``--progress``. Exit code 0, or 2 on a bad rule or data
@@ -34,12 +35,13 @@ from typing import Any, TextIO
 from alertkit._core.rules import Rule
 from alertkit._core.templates import format_value
 from alertkit._core.timeutil import format_duration, parse_duration
-from alertkit._errors import AlertkitError, InvalidSampleError, RuleFileError
+from alertkit._errors import AlertkitError, InvalidSampleError, RuleFileError, RuleTestFileError
 from alertkit.cli._chart import render_html, render_svg
 from alertkit.cli._output import plural
 from alertkit.config._rules import load_rules
 from alertkit.testing.replay import Timeline, parse_series_name, replay
 from alertkit.testing.series import STALE, SeriesValue, expand_series
+from alertkit.testing.testfile import check_routing_file
 
 __all__ = ["load_series_file", "register", "run"]
 
@@ -66,6 +68,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--end", default=None, metavar="TIME",
                         help="last instant, or a duration after the first one like 30m "
                              "(default: last sample)")
+    parser.add_argument("--routes", default=None, metavar="FILE",
+                        help="a routing file: also dispatch the alerts and print the "
+                             "notifications each receiver would get")
     parser.add_argument("--out", default=None, metavar="FILE",
                         help="write a chart: FILE.svg or FILE.html")
     parser.add_argument("--title", default=None, help="the chart's title")
@@ -315,9 +320,12 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidSampleError(f"--out {args.out}: use a .svg or .html file name")
         tty = bool(getattr(err, "isatty", None) and err.isatty())
         progress = _progress(err, tty) if (tty or args.progress) else None
+        routes, receivers = (None, None) if args.routes is None else \
+            check_routing_file(args.routes)
         tl = replay(rules, data, ticks=interval, start=start, end=end, mode=args.mode,
-                    progress=progress)
-    except RuleFileError as exc:
+                    progress=progress, routes=routes,
+                    receivers=None if receivers is None else list(receivers))
+    except (RuleFileError, RuleTestFileError) as exc:
         print(str(exc).replace("\n", "\n  "), file=err)
         return 2
     except AlertkitError as exc:
@@ -328,6 +336,9 @@ def run(args: argparse.Namespace) -> int:
         print(file=out)
     for line in _summary(tl, rules):
         print(line, file=out)
+    for receiver in tl.receivers or ():
+        sent = tl.notifications_to(receiver)
+        print(f"{receiver}: {plural(len(sent), 'notification')}", file=out)
     if out_path is not None:
         if out_path.suffix.lower() == ".svg":
             doc = render_svg(tl, rules, title=args.title)
