@@ -612,6 +612,18 @@ def test_simulate_with_routes_prints_notifications(tmp_path: Path, rules: Path, 
     assert notes[0].startswith("t=210 (+3m30s): notify    ops [firing] 1 firing, 0 resolved")
     assert any(line.startswith("t=330 (+5m30s): notify    pager [firing]") for line in notes)
     assert "ops: 2 notifications" in lines and "pager: 1 notification" in lines
+    chart = tmp_path / "c.svg"
+    assert main(["simulate", str(rules), "--series", str(data), "--mode", "tick", "-q",
+                 "--routes", str(routes), "--out", str(chart)]) == 0
+    capsys.readouterr()
+    panels = ET.parse(chart).getroot().findall(f"{SVG}g[@class='rule']")
+    marks = {p.get("data-rule"): [m.findtext(f"{SVG}title") for m in
+                                  p.findall(f"{SVG}path[@class='notification']")]
+             for p in panels}
+    assert marks == {
+        "HighCPU": ["firing notification to ops at +3m30s: 1 firing, 0 resolved",
+                    "resolved notification to ops at +8m30s: 0 firing, 1 resolved"],
+        "Down": ["firing notification to pager at +5m30s: 1 firing, 0 resolved"]}
     bad = write(tmp_path / "bad_routes.toml", '[routes]\ngroup_wait = "soon"\n')
     assert main(["simulate", str(rules), "--series", str(data), "--routes", str(bad)]) == 2
     assert "bad_routes.toml:2: routes.group_wait:" in capsys.readouterr().err

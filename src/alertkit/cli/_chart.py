@@ -1,8 +1,10 @@
 """Self-contained SVG and HTML charts of a :class:`~alertkit.testing.Timeline`.
 
 Hand-written SVG, no plotting dependency: one panel per rule, with the series the rule reads
-(a polyline each, broken at gaps and NaN), a dashed line per threshold of its condition, the
-pending (amber) and firing (red) periods shaded over the plot, and one row per alert below it.
+(a polyline each, broken at NaN and staleness markers), a dashed line per threshold of its
+condition, the pending (amber) and firing (red) periods shaded over the plot, a triangle on its
+top edge for each notification about the rule (when the replay had routes), and one row per
+alert below it.
 The HTML page is the same SVG inline plus a table of the events.
 """
 
@@ -35,6 +37,7 @@ PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7
            "#bcbd22")
 PENDING_FILL = "#f5a623"
 FIRING_FILL = "#d0021b"
+RESOLVED_FILL = "#417505"
 MAX_LEGEND = 24
 MAX_POINTS = 4000  # per series drawn: longer series are thinned (min and max kept per bucket)
 
@@ -220,6 +223,7 @@ class _Panel:
         if len(self.series) > MAX_LEGEND:
             self._legend(out, MAX_LEGEND, f"... and {len(self.series) - MAX_LEGEND} more series",
                          "#555")
+        self._notifications(out)
         for i, labels in enumerate(self.alerts[:MAX_ROWS]):
             self._alert_row(out, i, labels)
         if len(self.alerts) > MAX_ROWS:
@@ -232,6 +236,20 @@ class _Panel:
                        "no alerts</text>")
         out.append("</g>")
         return out
+
+    def _notifications(self, out: list[str]) -> None:
+        """A small triangle on the plot's top edge for each notification about this rule."""
+        y0 = self.plot_top
+        for n in self.tl.notifications:
+            if not any(a.rule == self.rule.name for a in n.alerts):
+                continue
+            xx = self.x(n.created_at)
+            fill = FIRING_FILL if n.firing else RESOLVED_FILL
+            out.append(f'<path class="notification" d="M{xx - 4:.1f},{y0 - 7:.1f} '
+                       f'L{xx + 4:.1f},{y0 - 7:.1f} L{xx:.1f},{y0:.1f} Z" fill="{fill}">'
+                       f"<title>{_esc(n.status)} notification to {_esc(n.receiver)} at "
+                       f"{_esc(_fmt_time(n.created_at, self.t0, full=True))}: "
+                       f"{len(n.firing)} firing, {len(n.resolved)} resolved</title></path>")
 
     def _legend(self, out: list[str], i: int, text: str, colour: str) -> None:
         lx = PLOT_LEFT + (i % 4) * 218
