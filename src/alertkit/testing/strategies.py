@@ -21,9 +21,10 @@ Needs ``hypothesis`` (``pip install alertkit[testing]``).
 
 from __future__ import annotations
 
+import functools
 import math
 import string
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final, TypeVar
 
 from hypothesis import strategies as st
@@ -161,9 +162,12 @@ def metric_names() -> st.SearchStrategy[str]:
 def label_names(*, exclude: Sequence[str] = ("alertname",)) -> st.SearchStrategy[str]:
     """Valid label names (``[a-zA-Z_][a-zA-Z0-9_]*``), not those in ``exclude``."""
     bad = frozenset(exclude)
+
+    def allowed(name: str) -> bool:
+        return name not in bad
+
     return st.one_of(st.sampled_from(_LABEL_NAMES),
-                     st.from_regex(r"[a-z_][a-z0-9_]{0,11}", fullmatch=True)
-                     ).filter(lambda n: n not in bad)
+                     st.from_regex(r"[a-z_][a-z0-9_]{0,11}", fullmatch=True)).filter(allowed)
 
 
 def label_values(*, max_size: int = 20) -> st.SearchStrategy[str]:
@@ -435,70 +439,107 @@ def conditions(metric: MetricLike | Sequence[MetricLike] = "x", *,
     return _conditions(sels, chosen, lo, hi, depth)
 
 
-def _conditions(sels: tuple[Selector, ...], kinds: tuple[str, ...], lo: float, hi: float, depth: int
-                ) -> st.SearchStrategy[Condition]:
+def _all(a: Condition, b: Condition) -> Condition:
+    return All(a, b)
+
+
+def _any(a: Condition, b: Condition) -> Condition:
+    return Any(a, b)
+
+
+def _consecutive(c: Condition, k: int, extra: int) -> Condition:
+    return Consecutive(c, k, k + extra)
+
+
+def _metric_only(sel: Selector) -> Selector:
+    return Selector(sel.metric)
+
+
+@st.composite
+def _conditions(draw: st.DrawFn, sels: tuple[Selector, ...], kinds: tuple[str, ...],
+                lo: float, hi: float, depth: int) -> Condition:
+    # A composite, so that the strategy's repr stays short however deep the nesting (a
+    # filtered draw may print it); the kind is drawn first, so it shrinks to the first kind.
+    nested = ("all", "any", "not", "consecutive")
+    usable = [k for k in kinds if depth > 0 or k not in nested] or ["threshold"]
+    kind = draw(st.sampled_from(usable))
+    return draw(_kind(sels, kinds, lo, hi, depth, kind))
+
+
+# Memoised, and named functions only (hypothesis describes a lambda by reading its source).
+@functools.lru_cache(maxsize=512)
+def _kind(sels: tuple[Selector, ...], kinds: tuple[str, ...], lo: float, hi: float,
+          depth: int, kind: str) -> st.SearchStrategy[Condition]:
     level = values(lo, hi)
     sel_st = st.sampled_from(sels)
     instant = sel_st.map(Instant)
     nested = ("all", "any", "not", "consecutive")
-    leaves = [k for k in kinds if k not in nested] or ["threshold"]
-
-    def inner() -> st.SearchStrategy[Condition]:
-        return _conditions(sels, tuple(leaves) if depth <= 1 else kinds, lo, hi, depth - 1)
+    leaves = tuple(k for k in kinds if k not in nested) or ("threshold",)
+    small = st.floats(-10, 10, allow_nan=False)
+    z = st.floats(-4, 4)
 
     def thr(value: st.SearchStrategy[ValueExpr], limits: st.SearchStrategy[float] = level
             ) -> st.SearchStrategy[Condition]:
         return st.builds(Threshold, value, _OPS, limits)
 
-    small = st.floats(-10, 10, allow_nan=False)
-    z = st.floats(-4, 4)
+    def make(kind: str) -> st.SearchStrategy[Condition]:
+        if kind in nested:
+            inner = _conditions(sels, leaves if depth <= 1 else kinds, lo, hi, depth - 1)
+            if kind == "all":
+                return st.builds(_all, inner, inner)
+            if kind == "any":
+                return st.builds(_any, inner, inner)
+            if kind == "not":
+                return st.builds(Not, inner)
+            return st.builds(_consecutive, inner, st.integers(1, 4), st.integers(0, 3))
+        if kind == "threshold":
+            return thr(instant)
+        if kind == "window":
+            return thr(st.builds(Window, st.sampled_from(["avg", "min", "max", "sum", "count",
+                                                          "last"]), sel_st, _RANGES))
+        if kind == "rate":
+            return thr(st.builds(Window, st.sampled_from(["rate", "increase", "delta"]), sel_st,
+                                 _RANGES), small)
+        if kind == "quantile":
+            return thr(st.builds(Window, st.just("quantile"), sel_st, _RANGES,
+                                 st.sampled_from([0.5, 0.9, 0.99]) | st.floats(0, 1)))
+        if kind == "binop":
+            return thr(st.builds(BinOp, instant, st.sampled_from(["+", "-", "*", "/"]),
+                                 st.sampled_from([1.0, 2.0, 100.0, 0.5])))
+        if kind == "present":
+            return st.builds(Present, instant)
+        if kind == "absent":
+            return st.builds(Absent, sel_st, st.none() | _RANGES)
+        if kind == "deriv":
+            return thr(st.builds(Deriv, sel_st, _RANGES), small)
+        if kind == "predict_linear":
+            return thr(st.builds(PredictLinear, sel_st, _RANGES,
+                                 st.sampled_from([0.0, 300.0, 3600.0])))
+        if kind == "change":
+            return thr(st.builds(Change, st.sampled_from(["avg", "max", "last"]), sel_st,
+                                 _RANGES, mode=st.sampled_from(["ratio", "percent",
+                                                                "absolute"])), small)
+        if kind == "count_matching":
+            return thr(st.builds(CountMatching, sel_st, _RANGES, _OPS, level), st.floats(0, 20))
+        if kind == "percent_matching":
+            return thr(st.builds(PercentMatching, sel_st, _RANGES, _OPS, level),
+                       st.floats(0, 100))
+        if kind == "flatline":
+            return st.builds(Flatline, sel_st, _RANGES, st.integers(1, 5))
+        if kind == "cardinality":
+            return st.builds(Cardinality, sel_st.map(_metric_only), _RANGES,
+                             st.sampled_from(_LABEL_NAMES), _OPS, st.floats(0, 10))
+        if kind == "zscore":
+            return thr(st.builds(ZScore, sel_st, _RANGES, warmup=st.integers(2, 10)), z)
+        if kind == "ewma":
+            return thr(st.builds(EWMA, sel_st, alpha=st.floats(0.01, 0.9)), z)
+        if kind == "robust_zscore":
+            return thr(st.builds(RobustZScore, sel_st, _RANGES, warmup=st.integers(2, 10)), z)
+        assert kind == "seasonal"
+        return thr(st.builds(Seasonal, sel_st, st.just(60.0), st.sampled_from([600.0, 3600.0]),
+                             seasons=st.integers(1, 3)), st.floats(-2, 2))
 
-    def consecutive() -> st.SearchStrategy[Condition]:
-        return st.builds(lambda c, k, extra: Consecutive(c, k, k + extra), inner(),
-                         st.integers(1, 4), st.integers(0, 3))
-
-    # Factories, not strategies: only the kinds asked for are built (nesting multiplies).
-    table: dict[str, Callable[[], st.SearchStrategy[Condition]]] = {
-        "threshold": lambda: thr(instant),
-        "window": lambda: thr(st.builds(
-            Window, st.sampled_from(["avg", "min", "max", "sum", "count", "last"]), sel_st,
-            _RANGES)),
-        "rate": lambda: thr(st.builds(Window, st.sampled_from(["rate", "increase", "delta"]),
-                                      sel_st, _RANGES), small),
-        "quantile": lambda: thr(st.builds(Window, st.just("quantile"), sel_st, _RANGES,
-                                          st.sampled_from([0.5, 0.9, 0.99]) | st.floats(0, 1))),
-        "binop": lambda: thr(st.builds(BinOp, instant, st.sampled_from(["+", "-", "*", "/"]),
-                                       st.sampled_from([1.0, 2.0, 100.0, 0.5]))),
-        "present": lambda: st.builds(Present, instant),
-        "absent": lambda: st.builds(Absent, sel_st, st.none() | _RANGES),
-        "deriv": lambda: thr(st.builds(Deriv, sel_st, _RANGES), small),
-        "predict_linear": lambda: thr(st.builds(PredictLinear, sel_st, _RANGES,
-                                                st.sampled_from([0.0, 300.0, 3600.0]))),
-        "change": lambda: thr(st.builds(
-            Change, st.sampled_from(["avg", "max", "last"]), sel_st, _RANGES,
-            mode=st.sampled_from(["ratio", "percent", "absolute"])), small),
-        "count_matching": lambda: thr(st.builds(CountMatching, sel_st, _RANGES, _OPS, level),
-                                      st.floats(0, 20)),
-        "percent_matching": lambda: thr(
-            st.builds(PercentMatching, sel_st, _RANGES, _OPS, level), st.floats(0, 100)),
-        "flatline": lambda: st.builds(Flatline, sel_st, _RANGES, st.integers(1, 5)),
-        "cardinality": lambda: st.builds(Cardinality, sel_st.map(lambda s: Selector(s.metric)),
-                                         _RANGES,
-                                         st.sampled_from(_LABEL_NAMES), _OPS, st.floats(0, 10)),
-        "zscore": lambda: thr(st.builds(ZScore, sel_st, _RANGES, warmup=st.integers(2, 10)), z),
-        "ewma": lambda: thr(st.builds(EWMA, sel_st, alpha=st.floats(0.01, 0.9)), z),
-        "robust_zscore": lambda: thr(st.builds(RobustZScore, sel_st, _RANGES,
-                                               warmup=st.integers(2, 10)), z),
-        "seasonal": lambda: thr(st.builds(Seasonal, sel_st, st.just(60.0),
-                                          st.sampled_from([600.0, 3600.0]),
-                                          seasons=st.integers(1, 3)), st.floats(-2, 2)),
-        "all": lambda: st.builds(lambda a, b: All(a, b), inner(), inner()),
-        "any": lambda: st.builds(lambda a, b: Any(a, b), inner(), inner()),
-        "not": lambda: st.builds(Not, inner()),
-        "consecutive": consecutive,
-    }
-    usable = [k for k in kinds if depth > 0 or k not in nested] or ["threshold"]
-    return st.one_of([st.deferred(table[k]) for k in usable])
+    return make(kind)
 
 
 def rule_names() -> st.SearchStrategy[str]:
