@@ -1,10 +1,13 @@
 """Test your alerting rules: deterministic replay, hypothesis strategies, fakes and fixtures.
 
 :func:`replay` runs a series through rules (and routes) on simulated time and returns a
-:class:`Timeline` to query and assert on; :mod:`alertkit.testing.strategies` generates
-series, label sets and rules for property tests; :class:`RecordingNotifier` and
-:class:`~alertkit.FakeClock` stand in for real notifiers and real time; the pytest plugin
-(``alertkit.testing.pytest_plugin``) provides them as fixtures.
+:class:`Timeline` to query and assert on; :class:`Series` and the shapes (:class:`Ramp`,
+:class:`Step`...) describe input series; :class:`RecordingNotifier` and
+:class:`~alertkit.FakeClock` stand in for real notifiers and real time (:func:`advance`
+moves the clock and lets an Engine catch up); :func:`run_test_file` runs rule test files
+(``alertkit test``); the pytest plugin (``alertkit.testing.pytest_plugin``) provides
+fixtures. The hypothesis strategies are a module of their own, importable only with
+hypothesis installed: ``from alertkit.testing import strategies as aks``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,13 @@ from alertkit.testing.shapes import (
     Sum,
     Wave,
 )
+from alertkit.testing.testfile import (
+    FileResult,
+    RuleTestFile,
+    load_test_file,
+    run_test_file,
+    run_test_files,
+)
 
 __all__ = [
     "STALE",
@@ -31,10 +41,12 @@ __all__ = [
     "Constant",
     "Counter",
     "FakeClock",
+    "FileResult",
     "Noise",
     "Period",
     "Ramp",
     "RecordingNotifier",
+    "RuleTestFile",
     "Series",
     "Shape",
     "Spikes",
@@ -45,8 +57,11 @@ __all__ = [
     "Wave",
     "advance",
     "expand_series",
+    "load_test_file",
     "parse_series",
     "parse_series_name",
     "render_series",
     "replay",
+    "run_test_file",
+    "run_test_files",
 ]
