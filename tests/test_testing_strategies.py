@@ -19,6 +19,7 @@ from alertkit.testing import (
     Step,
     Sum,
     Wave,
+    parse_series_name,
     replay,
 )
 from alertkit.testing import strategies as aks
@@ -303,3 +304,16 @@ def test_more_bad_arguments() -> None:
     with pytest.raises(ak.RuleError, match="mode 'often'"):
         aks.rules(mode="often")
     assert repr(aks.ANY) == "ANY"
+
+
+@settings(max_examples=100, deadline=None)
+@given(aks.metric_names(), aks.label_sets(max_size=3))
+def test_series_names_read_back(metric: str, labels: ak.Labels) -> None:
+    name = Series(metric, labels, []).name
+    assert parse_series_name(name) == (metric, labels)
+
+
+def test_reserved_words_are_not_metric_names() -> None:
+    from alertkit.testing.strategies import _writable
+
+    assert not _writable("NaN") and not _writable("and") and _writable("nanny")

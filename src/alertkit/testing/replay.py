@@ -691,7 +691,12 @@ def _tick_times(start: float, end: float, interval: float | None) -> Iterator[fl
 
 
 class _Run:
-    """The replay loop: samples, ticks and dispatcher wake-ups merged in time order."""
+    """The replay loop: samples, ticks and dispatcher wake-ups merged in time order.
+
+    ``alertkit.testing.testfile`` drives it one evaluation at a time (``go`` with a slice of
+    the points and one tick, ``end`` moved forward, ``state`` read in between): keep that
+    working when changing it.
+    """
 
     def __init__(self, ev: Evaluator, disp: Dispatcher | None, start: float, end: float,
                  progress: Callable[[float, float], None] | None) -> None:

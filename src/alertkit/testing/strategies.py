@@ -153,10 +153,20 @@ _METRICS = ["cpu", "mem_used_bytes", "http_requests_total", "queue_depth", "up",
 _LABEL_NAMES = ["host", "job", "instance", "env", "region", "service", "team", "path"]
 
 
+# Words the expression language reserves (case-insensitively): a metric named so could not
+# be written in a condition or a series name.
+_RESERVED = frozenset({"and", "or", "unless", "not", "nan", "inf"})
+
+
+def _writable(name: str) -> bool:
+    return name.lower() not in _RESERVED
+
+
 def metric_names() -> st.SearchStrategy[str]:
-    """Valid metric names (``[a-zA-Z_:][a-zA-Z0-9_:]*``), common ones often."""
+    """Valid metric names (``[a-zA-Z_:][a-zA-Z0-9_:]*``), common ones often; never a word
+    the expression language reserves (``nan``, ``and``...)."""
     return st.one_of(st.sampled_from(_METRICS),
-                     st.from_regex(r"[a-z_][a-z0-9_:]{0,15}", fullmatch=True))
+                     st.from_regex(r"[a-z_][a-z0-9_:]{0,15}", fullmatch=True).filter(_writable))
 
 
 def label_names(*, exclude: Sequence[str] = ("alertname",)) -> st.SearchStrategy[str]:
