@@ -317,3 +317,21 @@ def test_reserved_words_are_not_metric_names() -> None:
     from alertkit.testing.strategies import _writable
 
     assert not _writable("NaN") and not _writable("and") and _writable("nanny")
+
+
+@settings(max_examples=30, deadline=None)
+@given(aks.series_sets(aks.constants(91, 100), name='cpu{dc="x"}', count=(1, 3), length=3))
+def test_series_sets_give_one_alert_per_label_set(group: tuple[Series, ...]) -> None:
+    assert [s.labels["host"] for s in group] == ["a", "b", "c"][:len(group)]
+    assert all(s.labels["dc"] == "x" for s in group)
+    tl = replay(ak.Rule(name="Hot", condition="cpu > 90"), group)
+    assert len(tl.label_sets("Hot")) == len(group)
+
+
+def test_series_sets_bad_arguments() -> None:
+    with pytest.raises(ak.LabelError):
+        aks.series_sets(label="a-b")
+    with pytest.raises(ak.LabelError, match="already sets the label 'host'"):
+        aks.series_sets(name='cpu{host="a"}')
+    with pytest.raises(ak.InvalidSampleError, match="more than 100 series"):
+        aks.series_sets(count=(1, 101))

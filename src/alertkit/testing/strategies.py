@@ -81,6 +81,7 @@ __all__ = [
     "rules",
     "samples",
     "series",
+    "series_sets",
     "shapes",
     "spikes",
     "steps",
@@ -391,6 +392,37 @@ def series(shape: st.SearchStrategy[Shape] | Shape | None = None, *, name: str =
         return Series(metric, merged, points, drawn)
 
     return build()
+
+
+def series_sets(shape: st.SearchStrategy[Shape] | Shape | None = None, *, name: str = "x",
+                label: str = "host", count: int | tuple[int, int] = (1, 4),
+                **kwargs: object) -> st.SearchStrategy[tuple[Series, ...]]:
+    """Several series of one metric that differ in one label (``host="a"``, ``host="b"``...;
+    at most 100),
+    each drawn by :func:`series` with ``shape`` and ``kwargs``: for rules that must give one
+    alert per label set.
+    """
+    Labels({label: "x"})  # raises LabelError on a bad label name
+    lo, hi = _length_bounds(count)
+    if hi > 100:
+        raise InvalidSampleError(f"series_sets: count {count!r} is more than 100 series")
+    metric, base = parse_series_name(name)
+    if label in base:
+        raise LabelError(f"series_sets: {name!r} already sets the label {label!r}")
+    values = [string.ascii_lowercase[i] if i < 26 else f"s{i}" for i in range(hi)]
+    parts = [series(shape, name=_with_label(metric, base, label, v), **kwargs)  # type: ignore[arg-type]
+             for v in values]
+
+    @st.composite
+    def build(draw: st.DrawFn) -> tuple[Series, ...]:
+        n = draw(st.integers(lo, hi))
+        return tuple(draw(p) for p in parts[:n])
+
+    return build()
+
+
+def _with_label(metric: str, base: Labels, label: str, value: str) -> str:
+    return Series(metric, base.merge({label: value}), []).name
 
 
 # -- conditions and rules -------------------------------------------------------------------
