@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import alertkit as ak
-from alertkit.testing import STALE, Timeline, parse_series_name, replay
+from alertkit.testing import STALE, Series, Timeline, parse_series_name, replay
+from alertkit.testing import strategies as aks
 
 HIGH = ak.Rule(name="HighCPU", condition="cpu > 90", for_="2m")
 
@@ -483,3 +484,34 @@ def test_resolved_retention_reaches_the_evaluator() -> None:
     tl = replay(rule, {"cpu": "95 95 10 _ _ 95 95"}, ticks="1m", resolved_retention="1m")
     assert [e.kind.value for e in tl.events] == ["pending", "firing", "resolved", "pending",
                                                  "firing"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(aks.series_sets(aks.shapes(0, 100), name="cpu", count=(1, 3), gaps=True, length=(1, 40)),
+       st.sampled_from([0.0, 30.0, 60.0]))
+def test_notifications_follow_the_timeline(group: tuple[Series, ...], wait: float) -> None:
+    rule = ak.Rule(name="Hot", condition="cpu > 70", for_="1m")
+    route = ak.Route(receiver="ops", group_by=["host"], group_wait=wait, group_interval="2m",
+                     repeat_interval="1h")
+    tl = replay(rule, group, ticks="1m", routes=route, end="50m")
+    for n in tl.notifications:
+        [alert] = n.alerts  # grouped by host: one alert per notification
+        host = {"host": alert.labels["host"]}
+        # a firing notification is sent while the alert fires (a resolved one after), and
+        # never before group_wait has passed since it started firing
+        if n.status == "firing":
+            assert tl.fired("Hot", labels=host, between=(n.created_at, n.created_at))
+        else:
+            assert not tl.fired("Hot", labels=host, between=(n.created_at, n.created_at))
+        first = tl.first_firing_at("Hot", labels=host)
+        assert first is not None and n.created_at >= first + wait
+    for ls in tl.label_sets("Hot"):
+        host = {"host": ls["host"]}
+        sent = [n for n in tl.notifications if n.alerts[0].labels["host"] == ls["host"]]
+        periods = tl.firing_periods("Hot", labels=host)
+        if periods:
+            start, stop = periods[0]
+            # still firing when group_wait ends (events at an instant come before the
+            # dispatcher's flush at that instant): announced, not lost
+            if start + wait <= tl.end and (stop is None or stop > start + wait):
+                assert sent and sent[0].status == "firing"

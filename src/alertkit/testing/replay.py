@@ -597,7 +597,9 @@ def replay(
     :param progress: called as ``progress(done, total)`` in seconds of simulated time, about
         a hundred times over the replay and once at its end.
 
-    Samples at an instant are fed before the tick at that instant. Bad input raises an
+    At one instant, samples are fed first, then the tick, then the dispatcher flushes what is
+    due (so an alert resolved at the very end of its group wait is never announced). Bad
+    input raises an
     :class:`~alertkit.AlertkitError` subclass naming the series and point.
     """
     rule_list = _rules(rules)
