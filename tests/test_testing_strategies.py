@@ -335,3 +335,16 @@ def test_series_sets_bad_arguments() -> None:
         aks.series_sets(name='cpu{host="a"}')
     with pytest.raises(ak.InvalidSampleError, match="more than 100 series"):
         aks.series_sets(count=(1, 101))
+
+
+@settings(max_examples=20, deadline=None)
+@given(aks.label_sets(names=st.sampled_from(["x", "y"]), min_size=1),
+       aks.samples(metric=st.just("up"), labels={"job": "api"}, value=st.just(1.0),
+                   timestamp=st.just(5.0)),
+       aks.rules(aks.conditions(ak.Selector("disk", {"mount": "/"}), kinds=["threshold"]),
+                 for_=st.just(30.0), keep_firing_for=st.just(0.0)))
+def test_strategies_take_strategies_and_values(labels: ak.Labels, sample: ak.Sample,
+                                               rule: ak.Rule) -> None:
+    assert set(labels) <= {"x", "y"}
+    assert sample == ak.Sample("up", 1.0, 5.0, {"job": "api"})
+    assert str(rule.condition).startswith('disk{mount="/"}') and rule.for_ == 30.0
