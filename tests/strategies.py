@@ -1,4 +1,8 @@
-"""Hypothesis strategies for random rules and sample/tick timelines (used by property tests)."""
+"""Hypothesis strategies for random rules and sample/tick timelines (used by property tests).
+
+``replays`` builds the same kind of workload from the public strategies of
+:mod:`alertkit.testing.strategies`, for tests that run it through :func:`alertkit.testing.replay`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import attrs
 from hypothesis import strategies as st
 
 import alertkit as ak
+from alertkit.testing import Series, Timeline, replay
+from alertkit.testing import strategies as aks
 
 VALUES = st.one_of(
     st.sampled_from([0.0, 50.0, 79.0, 80.0, 85.0, 90.0, 100.0, math.nan]),
@@ -97,3 +103,58 @@ def run(ev: ak.Evaluator, ops: Sequence[Op], state: ak.State | None = None
             _, metric, labels, t, v = op
             events.extend(ev.observe(state, metric, v, t, labels))
     return state, events
+
+
+# -- the same workloads from the public strategies, for replay() ----------------------------
+
+
+@attrs.frozen(repr=False)
+class ReplayCase:
+    """Rules, series and irregular tick times over [0, 600] s, and the evaluation mode."""
+
+    mode: str
+    rules: tuple[ak.Rule, ...]
+    series: tuple[Series, ...]
+    ticks: tuple[float, ...]
+
+    def __repr__(self) -> str:  # short: hypothesis prints it for a falsifying example
+        rules = "\n  ".join(
+            f"{r.name}: {r.condition} for={r.for_:g} keep={r.keep_firing_for:g} "
+            f"recovery={r.recovery} no_data={r.no_data.value} stale_after={r.stale_after}"
+            for r in self.rules)
+        series = "\n  ".join(repr(s) for s in self.series)
+        return (f"ReplayCase(mode={self.mode}, ticks={list(self.ticks)}\n  {rules}\n"
+                f"  {series})")
+
+    def replay(self, **kw: Any) -> Timeline:
+        return replay(self.rules, self.series, ticks=self.ticks, start=0, end=600,
+                      mode=kw.pop("mode", self.mode), resolved_retention="3m", **kw)
+
+
+def _name(rule: ak.Rule) -> str:
+    return rule.name
+
+
+_REPLAY_RULES = st.lists(
+    aks.rules(metric=["x", "y"], name=st.sampled_from(["R0", "R1", "R2"]),
+              for_=st.sampled_from([0.0, 0.0, 30.0, 60.0, 120.0]),
+              keep_firing_for=st.sampled_from([0.0, 0.0, 60.0, 120.0]), recovery=True,
+              no_data=aks.ANY, stale_after=st.sampled_from([None, 90.0])),
+    min_size=1, max_size=3, unique_by=_name)
+_REPLAY_SERIES = st.tuples(*(
+    aks.series(aks.shapes(-10, 200), name=f'{metric}{{host="{host}"}}', interval="10s",
+               length=(0, 60), gaps=0.6, nan=True)
+    for metric in ("x", "y") for host in HOSTS))
+
+
+@st.composite
+def replays(draw: st.DrawFn) -> ReplayCase:
+    """What ``scenarios`` draws, from alertkit.testing.strategies: 1-3 rules of every condition
+    kind over x and y (hysteresis, no-data policies and staleness vary), series of every
+    shape for hosts a and b on a 10 s grid with gaps and NaN, ticks every minute plus at
+    random instants."""
+    rules = draw(_REPLAY_RULES)
+    series = draw(_REPLAY_SERIES)
+    extra = draw(st.sets(st.integers(0, 60), max_size=10))
+    ticks = tuple(sorted({10.0 * i for i in (*range(0, 61, 6), *extra)}))
+    return ReplayCase(draw(st.sampled_from(["tick", "sample"])), tuple(rules), series, ticks)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 
 import alertkit as ak
-from strategies import Scenario, run, scenarios
+from strategies import ReplayCase, Scenario, replays, run, scenarios
 
 K = ak.EventKind
 LEGAL_NEXT: dict[K | None, set[K]] = {
@@ -74,11 +75,10 @@ def test_transitions_are_legal_and_events_mirror_the_state(sc: Scenario) -> None
     assert set(active) <= set(last)
 
 
-@given(scenarios())
-def test_never_fires_before_for_has_elapsed_since_the_first_breach(sc: Scenario) -> None:
-    ev = sc.evaluator()
-    _, events = run(ev, sc.ops)
-    rules = {r.name: r for r in sc.rules}
+@given(replays())
+def test_never_fires_before_for_has_elapsed_since_the_first_breach(case: ReplayCase) -> None:
+    events = case.replay().events
+    rules = {r.name: r for r in case.rules}
     pending_at: dict[str, float] = {}
     for e in events:
         fp = e.alert.fingerprint
@@ -97,14 +97,15 @@ def test_never_fires_before_for_has_elapsed_since_the_first_breach(sc: Scenario)
             pending_at.pop(fp, None)
 
 
-@given(scenarios())
-def test_sample_mode_sees_at_least_what_tick_mode_sees_for_instant_rules(sc: Scenario) -> None:
+@given(replays())
+def test_sample_mode_sees_at_least_what_tick_mode_sees_for_instant_rules(
+        case: ReplayCase) -> None:
     # A spike seen at a tick is also seen by the sample-mode evaluation of the same sample.
     rule = ak.Rule(name="T", condition=ak.Threshold("x", ">", 85))
-    tick_ev = ak.Evaluator([rule], mode="tick")
-    sample_ev = ak.Evaluator([rule], mode="sample")
-    _, tick_events = run(tick_ev, sc.ops)
-    _, sample_events = run(sample_ev, sc.ops)
-    fired_tick = {e.alert.fingerprint for e in tick_events if e.kind is K.FIRING}
-    fired_sample = {e.alert.fingerprint for e in sample_events if e.kind is K.FIRING}
+    case = attrs.evolve(case, rules=(rule,))
+    tick = case.replay(mode="tick")
+    sample = case.replay(mode="sample")
+    fired_tick = {ls.fingerprint for ls in tick.label_sets("T") if tick.fired("T", labels=ls)}
+    fired_sample = {ls.fingerprint for ls in sample.label_sets("T")
+                    if sample.fired("T", labels=ls)}
     assert fired_tick <= fired_sample

@@ -25,6 +25,8 @@ __all__ = [
     "RetryableDeliveryError",
     "RuleError",
     "RuleFileError",
+    "RuleTestFileError",
+    "SeriesNotationError",
     "SilenceError",
     "SnapshotError",
     "TemplateError",
@@ -193,3 +195,25 @@ class AlertmanagerPayloadError(AlertkitError, ValueError):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
+
+
+class SeriesNotationError(ExpressionError):
+    """A series in promtool's notation (``"1+2x10 _ stale"``) does not parse.
+
+    Like :class:`ExpressionError`, it carries ``line``, ``column`` and ``expected``, and
+    ``str()`` shows the text with a caret under the bad item.
+    """
+
+
+class RuleTestFileError(AlertkitError, ValueError):
+    """One or more rule test files are invalid; ``issues`` lists every problem found.
+
+    Each issue names the file, the line (when known) and the field path, e.g.
+    ``cpu_test.toml:12: tests[0].input_series[1].values: line 1, column 5: ...``.
+    """
+
+    def __init__(self, issues: Sequence[object]) -> None:
+        self.issues = tuple(issues)
+        count = len(self.issues)
+        head = f"{count} problem{'s' if count != 1 else ''} in rule test files:"
+        super().__init__("\n".join([head, *(f"  {i}" for i in self.issues)]))
