@@ -90,6 +90,8 @@ from ._errors import (
     RetryableDeliveryError,
     RuleError,
     RuleFileError,
+    RuleTestFileError,
+    SeriesNotationError,
     SilenceError,
     SnapshotError,
     TemplateError,
