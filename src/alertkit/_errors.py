@@ -26,6 +26,8 @@ __all__ = [
     "RuleFileError",
     "SilenceError",
     "SnapshotError",
+    "StoreConflictError",
+    "StoreError",
     "TemplateError",
     "TimeWentBackwardsError",
 ]
@@ -173,3 +175,25 @@ class NotifierConfigError(AlertkitError, ValueError):
 
 class OutboxError(AlertkitError, ValueError):
     """An outbox store or a stored notification is unusable (corrupt row, unknown version...)."""
+
+
+class StoreError(AlertkitError, ValueError):
+    """A state store is unusable or was given bad input (closed, corrupt, newer schema,
+    a bad record kind, key or document)."""
+
+
+class StoreConflictError(StoreError):
+    """A compare-and-set write lost: the stored record's version is not the one expected.
+
+    Another writer (task or process) changed ``kind``/``key`` in between; read the record
+    again, re-apply the change and retry. ``expected`` is the version the writer had
+    (``None``: it expected no record), ``actual`` the stored one (``None``: no record).
+    """
+
+    def __init__(self, kind: str, key: str, expected: int | None, actual: int | None) -> None:
+        self.kind = kind
+        self.key = key
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"{kind} record {key!r}: expected version {expected!r}, "
+                         f"the store has {actual!r} (changed by another writer)")
