@@ -10,16 +10,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AlertNotFoundError",
     "AlertkitError",
     "ConfigError",
     "DeliveryError",
     "DurationError",
     "ExpressionError",
     "InvalidSampleError",
+    "InvalidTransitionError",
     "LabelError",
+    "LifecycleError",
     "NotifierConfigError",
     "OutOfOrderSampleError",
     "OutboxError",
+    "PermissionDenied",
     "PermanentDeliveryError",
     "RetryableDeliveryError",
     "RuleError",
@@ -197,3 +201,26 @@ class StoreConflictError(StoreError):
         self.actual = actual
         super().__init__(f"{kind} record {key!r}: expected version {expected!r}, "
                          f"the store has {actual!r} (changed by another writer)")
+
+
+class LifecycleError(AlertkitError, ValueError):
+    """A lifecycle command (acknowledge, assign, snooze, resolve, escalate...) cannot be
+    applied: bad argument, unknown alert, or not allowed in the alert's status."""
+
+
+class AlertNotFoundError(LifecycleError, LookupError):
+    """No alert has this fingerprint (or it belongs to another tenant than the actor's)."""
+
+
+class InvalidTransitionError(LifecycleError):
+    """The command is not allowed in the alert's current status (e.g. acknowledging a
+    resolved alert). ``action`` and ``status`` name both."""
+
+    def __init__(self, message: str, *, action: str = "", status: str = "") -> None:
+        super().__init__(message)
+        self.action = action
+        self.status = status
+
+
+class PermissionDenied(LifecycleError, PermissionError):  # noqa: N818 - the issue's name
+    """The authorization policy refused this actor this action on this alert."""
