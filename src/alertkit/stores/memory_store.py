@@ -175,7 +175,7 @@ class MemoryStore:
         self._check_open()
         check_audit_query(since, until, after_seq, limit)
         start = after_seq or 0
-        out = []
+        out: list[dict[str, Any]] = []
         for doc in self._audit[start:]:
             if limit is not None and len(out) >= limit:
                 break

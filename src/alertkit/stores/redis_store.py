@@ -30,7 +30,8 @@ import json
 import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from alertkit._errors import OutboxError, StoreConflictError, StoreError
 from alertkit.notify.schema import notification_from_json, notification_to_json
@@ -55,7 +56,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisClaimingOutbox", "RedisStore"]
 
-_T = TypeVar("_T")
 _PAGE = 500
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.:-]{1,100}\Z")
 _PASSWORD = re.compile(r"(?<=://)[^@/]*@")
@@ -228,7 +228,7 @@ class _Conn:
         ob = f"{namespace}:outbox"
         self.outbox_keys = [ob, f"{ob}:due", f"{ob}:owner", f"{ob}:lease"]
 
-    async def call(self, fn: Callable[[], Awaitable[_T]]) -> _T:
+    async def call(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         import redis.exceptions
 
         if self.closed:
@@ -240,7 +240,7 @@ class _Conn:
 
     async def script(self, name: str, keys: Sequence[str], args: Sequence[str | bytes]) -> Any:
         script = self.scripts[name]
-        return await self.call(lambda: script(keys=list(keys), args=list(args)))  # type: ignore[no-any-return]
+        return await self.call(lambda: script(keys=list(keys), args=list(args)))
 
 
 class RedisClaimingOutbox:
@@ -270,7 +270,7 @@ class RedisClaimingOutbox:
 
     async def load(self) -> LoadResult:
         raw: dict[bytes, bytes] = await self._c.call(
-            lambda: self._c.client.hgetall(self._c.outbox_keys[0]))  # type: ignore[misc]
+            lambda: self._c.client.hgetall(self._c.outbox_keys[0]))
         entries: list[OutboxEntry] = []
         corrupt: list[CorruptEntry] = []
         for field, value in raw.items():
@@ -291,9 +291,9 @@ class RedisClaimingOutbox:
 
         async def move() -> None:
             async with c.client.pipeline(transaction=True) as pipe:
-                pipe.hset(f"{c.ns}:outbox:corrupt", field, value)  # type: ignore[arg-type]
+                pipe.hset(f"{c.ns}:outbox:corrupt", field, value)
                 for key in c.outbox_keys[:3:2]:
-                    pipe.hdel(key, field)  # type: ignore[arg-type]
+                    pipe.hdel(key, field)
                 for key in c.outbox_keys[1::2]:
                     pipe.zrem(key, field)
                 await pipe.execute()
@@ -413,7 +413,7 @@ class RedisStore:
     async def get_record(self, kind: str, key: str) -> Versioned | None:
         hkey = self._rec_key(kind)
         check_key(key)
-        raw = await self._c.call(lambda: self._c.client.hget(hkey, key))  # type: ignore[arg-type]
+        raw = await self._c.call(lambda: self._c.client.hget(hkey, key))
         return None if raw is None else self._versioned(raw, f"{kind} record {key!r}")
 
     async def put_record(self, kind: str, key: str, doc: dict[str, Any], *,
@@ -430,12 +430,12 @@ class RedisStore:
     async def delete_record(self, kind: str, key: str) -> None:
         hkey = self._rec_key(kind)
         check_key(key)
-        await self._c.call(lambda: self._c.client.hdel(hkey, key))  # type: ignore[arg-type, misc]
+        await self._c.call(lambda: self._c.client.hdel(hkey, key))
 
     async def records(self, kind: str) -> dict[str, Versioned]:
         hkey = self._rec_key(kind)
         raw: dict[bytes, bytes] = await self._c.call(
-            lambda: self._c.client.hgetall(hkey))  # type: ignore[misc]
+            lambda: self._c.client.hgetall(hkey))
         out = {}
         for field, value in raw.items():
             key = field.decode()
@@ -466,8 +466,8 @@ class RedisStore:
         offset = 0
         while limit is None or len(out) < limit:
             page: list[bytes] = await self._c.call(
-                lambda o=offset: self._c.client.zrangebyscore(  # type: ignore[misc]
-                    zkey, low, "+inf", start=o, num=_PAGE))
+                partial(self._c.client.zrangebyscore, zkey, low, "+inf", start=offset,
+                        num=_PAGE))
             for member in page:
                 seq, _, text = member.partition(b":")
                 doc = decode_doc(text, f"audit record {seq.decode()}")
