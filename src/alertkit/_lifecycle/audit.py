@@ -49,10 +49,12 @@ class AuditRecord:
     detail: Detail = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict; :meth:`from_dict` reads it back."""
+        """A JSON-ready dict; :meth:`from_dict` reads it back. ``key`` repeats the
+        fingerprint under the name the stores index."""
         return {
             "seq": self.seq, "at": self.at, "actor": self.actor, "action": self.action,
-            "fingerprint": self.fingerprint, "rule": self.rule, "tenant": self.tenant,
+            "fingerprint": self.fingerprint, "key": self.fingerprint, "rule": self.rule,
+            "tenant": self.tenant,
             "before": None if self.before is None else dict(self.before),
             "after": None if self.after is None else dict(self.after),
             "detail": dict(self.detail),

@@ -14,7 +14,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -27,10 +27,36 @@ from alertkit._core.rules import Rule
 from alertkit._core.state import State
 from alertkit._core.timeutil import DurationLike, TimeLike, parse_duration, to_timestamp
 from alertkit._dispatch.dispatcher import Dispatcher
+from alertkit._dispatch.matchers import to_matchers
+from alertkit._dispatch.notification import Notification
 from alertkit._dispatch.retry import RetryPolicy
 from alertkit._dispatch.silences import Silence
 from alertkit._dispatch.state import DispatchState
-from alertkit._errors import AlertkitError, ConfigError, SnapshotError
+from alertkit._errors import (
+    AlertkitError,
+    ConfigError,
+    LifecycleError,
+    SilenceError,
+    SnapshotError,
+)
+from alertkit._lifecycle import queries as lc_queries
+from alertkit._lifecycle.audit import AuditRecord, export_jsonl
+from alertkit._lifecycle.audit import select as select_audit
+from alertkit._lifecycle.commands import (
+    Acknowledge,
+    Actor,
+    Assign,
+    Command,
+    Comment,
+    EscalateNow,
+    Resolve,
+    SkipToLevel,
+    Snooze,
+    Unacknowledge,
+    to_actor,
+)
+from alertkit._lifecycle.lifecycle import Lifecycle, Outcome
+from alertkit._lifecycle.model import AlertRecord, LifecycleState, Status
 from alertkit.notify._base import Notifier
 from alertkit.runtime.delivery import DeliveryOutcome, DeliveryWorker, Receiver
 from alertkit.stores.outbox import Outbox
@@ -140,6 +166,7 @@ class Engine:
         receivers: Iterable[Receiver] = (),
         outbox: Outbox | str | os.PathLike[str] | None = None,
         retry_policy: RetryPolicy | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         self.evaluator = Evaluator(
             rules, mode=mode, stale_after=stale_after, resolved_retention=resolved_retention
@@ -162,6 +189,7 @@ class Engine:
             if missing:
                 raise ConfigError(f"the dispatcher routes to receivers with no delivery "
                                   f"Receiver: {', '.join(missing)}")
+        self.lifecycle = self._check_lifecycle(lifecycle)
         self._outbox_arg = outbox
         self._retry_policy = retry_policy
         self.delivery: DeliveryWorker | None = None
@@ -177,6 +205,8 @@ class Engine:
         self._tg: TaskGroup | None = None
         self._closed = False
         self._grid_origin = 0.0
+        self._lc_changed: anyio.Event | None = None
+        self._lc_unsaved: list[Outcome] = []
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -199,6 +229,8 @@ class Engine:
         self._tg.start_soon(self._notify_loop, name="alertkit notify loop")
         if self.dispatcher is not None:
             self._tg.start_soon(self._dispatch_loop, name="alertkit dispatch loop")
+        self._lc_changed = anyio.Event()
+        self._tg.start_soon(self._lifecycle_loop, name="alertkit lifecycle loop")
         return self
 
     async def __aexit__(
@@ -286,10 +318,14 @@ class Engine:
         assert self.delivery is not None
         due = self.dispatcher.advance(self.dispatch_state, self.clock.now())
         if due:
+            due = self._lifecycle_filter(due)
+        if due:
             self.delivery.submit_nowait(*due)
 
     def _settled(self, outcome: DeliveryOutcome) -> None:
         """The worker's final word on a notification goes back to the dispatcher."""
+        if outcome.notification.group_key.startswith("lifecycle:"):
+            return  # an escalation or assignee notification: not the dispatcher's
         assert self.dispatcher is not None
         assert self.dispatch_state is not None
         if outcome.delivered:
@@ -319,6 +355,7 @@ class Engine:
             if self.dispatcher.apply_all(self.dispatch_state, events) and \
                     self._dispatch_changed is not None:
                 self._dispatch_changed.set()
+        self._lifecycle_events(events)
 
     # -- input ---------------------------------------------------------------------------
 
@@ -388,9 +425,20 @@ class Engine:
     def silence(self, matchers: Iterable[Matcher | str] | Mapping[str, str], *,
                 ends_at: TimeLike | None = None, duration: DurationLike | None = None,
                 starts_at: TimeLike | None = None, created_by: str = "",
-                comment: str = "") -> Silence:
-        """Mute matching alerts until ``ends_at`` (or for ``duration``) from now."""
+                comment: str = "", actor: Actor | str | None = None) -> Silence:
+        """Mute matching alerts until ``ends_at`` (or for ``duration``) from now.
+
+        With an ``actor`` of a tenant (and the lifecycle's ``tenant_label``), the silence
+        gets a ``tenant_label="<tenant>"`` matcher: it mutes that tenant's alerts only.
+        """
         dispatcher, state = self._pipeline()
+        who = self._silence_scope(actor, "silence")
+        if who is not None:
+            created_by = created_by or who.name
+            label = self.lifecycle.tenant_label
+            if who.tenant is not None and label is not None:
+                matchers = (*to_matchers(matchers, error=SilenceError),
+                            Matcher(label, "=", who.tenant))
         now = self.clock.now()
         if (ends_at is None) == (duration is None):
             raise ConfigError("give a silence either ends_at or duration")
@@ -404,21 +452,254 @@ class Engine:
             self._dispatch_changed.set()
         return silence
 
-    def expire_silence(self, silence_id: str) -> Silence:
+    def expire_silence(self, silence_id: str, *, actor: Actor | str | None = None) -> Silence:
         dispatcher, state = self._pipeline()
+        who = self._silence_scope(actor, "expire_silence")
+        if who is not None and not any(s.id == silence_id and self._silence_visible(who, s)
+                                       for s in dispatcher.silences(state, self.clock.now())):
+            raise SilenceError(f"no silence with id {silence_id!r}")
         silence = dispatcher.expire_silence(state, silence_id, self.clock.now())
         if self._dispatch_changed is not None:
             self._dispatch_changed.set()
         return silence
 
-    def silences(self) -> list[Silence]:
+    def silences(self, *, actor: Actor | str | None = None) -> list[Silence]:
         dispatcher, state = self._pipeline()
-        return list(dispatcher.silences(state, self.clock.now()))
+        who = _actor(actor)
+        return [s for s in dispatcher.silences(state, self.clock.now())
+                if self._silence_visible(who, s)]
 
     def _pipeline(self) -> tuple[Dispatcher, DispatchState]:
         if self.dispatcher is None or self.dispatch_state is None:
             raise ConfigError("this Engine has no dispatcher (pass dispatcher= and receivers=)")
         return self.dispatcher, self.dispatch_state
+
+    # -- alert lifecycle: acknowledge, assign, comment, snooze, resolve, escalate ----------
+
+    def _check_lifecycle(self, lifecycle: Lifecycle | None) -> Lifecycle:
+        if lifecycle is None:
+            return Lifecycle()
+        if not isinstance(lifecycle, Lifecycle):
+            raise ConfigError(f"lifecycle: {lifecycle!r} is not a Lifecycle")
+        needed = lifecycle.receivers
+        if needed:
+            if self.dispatcher is None:
+                raise ConfigError("escalation policies and assignee receivers need the "
+                                  "notification pipeline (pass dispatcher= and receivers=)")
+            missing = sorted(needed - {r.name for r in self._receivers})
+            if missing:
+                raise ConfigError(f"the lifecycle notifies receivers with no delivery "
+                                  f"Receiver: {', '.join(missing)}")
+        return lifecycle
+
+    def _lifecycle_events(self, events: Sequence[AlertEvent]) -> None:
+        outcome = self.lifecycle.observe(self.lifecycle_state, events)
+        if outcome:
+            self._lifecycle_outcome(outcome)
+
+    def _lifecycle_outcome(self, outcome: Outcome) -> None:
+        """Hand the notifications to the worker; queue the changes for the store."""
+        if outcome.notifications:
+            assert self.delivery is not None  # checked in __init__: receivers need it
+            self.delivery.submit_nowait(*[n.to_notification() for n in outcome.notifications])
+        self._lc_unsaved.append(outcome)
+        if self._lc_changed is not None:
+            self._lc_changed.set()
+
+    async def _lifecycle_save(self) -> None:
+        while self._lc_unsaved:
+            batch, self._lc_unsaved = self._lc_unsaved, []
+            latest: dict[str, AlertRecord | None] = {}
+            audit: list[AuditRecord] = []
+            for outcome in batch:
+                for rec in outcome.records:
+                    latest[rec.fingerprint] = rec
+                for fp in outcome.removed:
+                    latest[fp] = None
+                audit.extend(outcome.audit)
+            for fp, latest_rec in latest.items():
+                await self._persist_record(
+                    "alert", fp, None if latest_rec is None else latest_rec.to_dict())
+            if audit:
+                await self._persist_audit([a.to_dict() for a in audit])
+
+    async def _persist_record(self, kind: str, key: str, doc: dict[str, Any] | None) -> None:
+        """Write one lifecycle record (``None``: delete it) to the state store (6b)."""
+
+    async def _persist_audit(self, records: Sequence[dict[str, Any]]) -> None:
+        """Append audit records to the state store (6b)."""
+
+    async def _lifecycle_loop(self) -> None:
+        # Sleep until the next snooze end, expiry or escalation step, or until a change.
+        while True:
+            now = self.clock.now()
+            if self.lifecycle.ttl is not None:
+                # An alert the rule still has firing counts as updated.
+                for alert in self.evaluator.alerts(self.state):
+                    if alert.fired_at is not None:
+                        self.lifecycle.touch(self.lifecycle_state, alert.fingerprint, now)
+            outcome = self.lifecycle.advance(self.lifecycle_state, now)
+            if outcome:
+                self._lifecycle_outcome(outcome)
+            changed = self._lc_changed = anyio.Event()
+            await self._lifecycle_save()
+            wake = self.lifecycle.next_wakeup(self.lifecycle_state)
+            async with anyio.create_task_group() as tg:
+                if wake is not None:
+                    async def timer(at: float = wake, done: anyio.Event = changed) -> None:
+                        await self.clock.sleep_until(at)
+                        done.set()
+
+                    tg.start_soon(timer)
+                await changed.wait()
+                tg.cancel_scope.cancel()
+
+    def _lifecycle_filter(self, due: list[Notification]) -> list[Notification]:
+        """Annotate the dispatcher's notifications; settle the ones nobody needs at once."""
+        out = []
+        for n in due:
+            shown = self.lifecycle.annotate(self.lifecycle_state, n)
+            if shown is None:  # every alert in it is acknowledged or snoozed
+                assert self.dispatcher is not None
+                assert self.dispatch_state is not None
+                self.dispatcher.delivered(self.dispatch_state, n, self.clock.now())
+            else:
+                out.append(shown)
+        return out
+
+    async def _command(self, command: Command) -> AlertRecord:
+        outcome = self.lifecycle.apply(self.lifecycle_state, command, self.clock.now())
+        self._lifecycle_outcome(outcome)
+        await self._lifecycle_save()
+        return self.lifecycle.get(self.lifecycle_state, command.fingerprint)
+
+    async def acknowledge(self, alert: Alert | AlertRecord | str, *, actor: Actor | str,
+                          note: str = "") -> AlertRecord:
+        """``actor`` is on it: the alert's escalation stops, and so do repeat notifications
+        (unless the lifecycle's ``ack_stops_repeats`` is off); notifications that still
+        show it say who acknowledged it. Returns the updated record.
+
+        Raises :class:`~alertkit.AlertNotFoundError` (unknown alert, or another tenant's),
+        :class:`~alertkit.PermissionDenied` or :class:`~alertkit.InvalidTransitionError`
+        (resolved, expired, already acknowledged).
+        """
+        return await self._command(Acknowledge(actor, _fp(alert), note=note))
+
+    async def unacknowledge(self, alert: Alert | AlertRecord | str, *, actor: Actor | str,
+                            note: str = "") -> AlertRecord:
+        """Give an acknowledged alert back: it is open again, its escalation starts over."""
+        return await self._command(Unacknowledge(actor, _fp(alert), note=note))
+
+    async def assign(self, alert: Alert | AlertRecord | str, assignee: str, *,
+                     actor: Actor | str) -> AlertRecord:
+        """Make ``assignee`` the alert's owner; they are notified when it resolves (through
+        the lifecycle's ``assignee_receivers``)."""
+        return await self._command(Assign(actor, _fp(alert), assignee))
+
+    async def comment(self, alert: Alert | AlertRecord | str, text: str, *,
+                      actor: Actor | str) -> AlertRecord:
+        """Leave a note on the alert (any status, resolved ones included)."""
+        return await self._command(Comment(actor, _fp(alert), text))
+
+    async def snooze(self, alert: Alert | AlertRecord | str, *, actor: Actor | str,
+                     until: TimeLike | None = None, duration: DurationLike | None = None,
+                     note: str = "") -> AlertRecord:
+        """Quiet the alert until ``until`` (or for ``duration``): no escalation, no repeat
+        notifications; then it is open again and its escalation starts over."""
+        if (until is None) == (duration is None):
+            raise LifecycleError("give snooze either until or duration")
+        if until is None:
+            assert duration is not None
+            try:
+                until = self.clock.now() + parse_duration(duration, field="duration",
+                                                          allow_zero=False)
+            except AlertkitError as exc:
+                raise LifecycleError(str(exc)) from None
+        return await self._command(Snooze(actor, _fp(alert), until=until, note=note))
+
+    async def resolve(self, alert: Alert | AlertRecord | str, *, actor: Actor | str,
+                      reason: str = "") -> AlertRecord:
+        """Close the alert by hand; its assignee is notified. If the rule still fires, the
+        alert stays resolved until it fires again (a new occurrence)."""
+        return await self._command(Resolve(actor, _fp(alert), reason=reason))
+
+    async def escalate_now(self, alert: Alert | AlertRecord | str, *,
+                           actor: Actor | str) -> AlertRecord:
+        """Notify the next escalation level now rather than at its time."""
+        return await self._command(EscalateNow(actor, _fp(alert)))
+
+    async def skip_to_level(self, alert: Alert | AlertRecord | str, level: int, *,
+                            actor: Actor | str) -> AlertRecord:
+        """Notify escalation level ``level`` (1 is the first) now; the policy goes on."""
+        return await self._command(SkipToLevel(actor, _fp(alert), level))
+
+    def alert_record(self, alert: Alert | AlertRecord | str, *,
+                     actor: Actor | str | None = None) -> AlertRecord:
+        """The lifecycle record of one alert (as ``actor`` may see it)."""
+        return self.lifecycle.get(self.lifecycle_state, _fp(alert), _actor(actor))
+
+    def alert_records(
+        self, *, actor: Actor | str | None = None,
+        status: Status | str | Iterable[Status | str] | None = None,
+        severity: Any = None, labels: Any = None, assignee: str | None = None,
+        rule: str | None = None, since: TimeLike | None = None,
+        until: TimeLike | None = None,
+    ) -> list[AlertRecord]:
+        """Alert records filtered by status, severity, label matchers, assignee, rule and
+        firing time (``since <= fired_at < until``), oldest first; only ``actor``'s
+        tenant's if it has one."""
+        who = _actor(actor)
+        lc = self.lifecycle
+        recs = (r for r in self.lifecycle_state.records.values() if lc.visible(who, r))
+        return lc_queries.find(recs, status=status, severity=severity, labels=labels,
+                               assignee=assignee, rule=rule,
+                               since=None if since is None else _when(since, "since"),
+                               until=None if until is None else _when(until, "until"))
+
+    def audit(self, *, actor: Actor | str | None = None,
+              alert: Alert | AlertRecord | str | None = None, rule: str | None = None,
+              since: TimeLike | None = None, until: TimeLike | None = None,
+              action: str | None = None) -> list[AuditRecord]:
+        """The audit trail kept in memory (the lifecycle's ``audit_limit`` most recent
+        records; the state store keeps all), filtered, oldest first."""
+        who = _actor(actor)
+        tenant = None if who is None else who.tenant
+        return list(select_audit(
+            self.lifecycle_state.audit, fingerprint=None if alert is None else _fp(alert),
+            rule=rule, since=None if since is None else _when(since, "since"),
+            until=None if until is None else _when(until, "until"), action=action,
+            tenant=tenant))
+
+    def alert_history(self, alert: Alert | AlertRecord | str, *,
+                      actor: Actor | str | None = None) -> list[AuditRecord]:
+        """Everything that happened to one alert, oldest first."""
+        record = self.alert_record(alert, actor=actor)
+        return self.audit(actor=actor, alert=record.fingerprint)
+
+    def export_audit(self, out: IO[str] | None = None, **filters: Any) -> str:
+        """The audit trail (filtered as :meth:`audit`) as JSON lines, written to ``out`` or
+        returned."""
+        return export_jsonl(self.audit(**filters), out)
+
+    def lifecycle_stats(self, *, actor: Actor | str | None = None) -> list[lc_queries.RuleStats]:
+        """MTTA, MTTR, alert counts and time in each status, per rule and severity."""
+        who = _actor(actor)
+        lc = self.lifecycle
+        return lc_queries.stats((r for r in self.lifecycle_state.records.values()
+                                 if lc.visible(who, r)), self.clock.now())
+
+    def _silence_scope(self, actor: Actor | str | None, action: str) -> Actor | None:
+        who = _actor(actor)
+        if who is not None:
+            self.lifecycle.check(who, action, None)
+        return who
+
+    def _silence_visible(self, who: Actor | None, silence: Silence) -> bool:
+        label = self.lifecycle.tenant_label
+        if who is None or who.tenant is None or label is None:
+            return True
+        return any(m.name == label and m.op == "=" and m.value == who.tenant
+                   for m in silence.matchers)
 
     # -- state -----------------------------------------------------------------------------
 
@@ -431,10 +712,12 @@ class Engine:
             "dispatcher": (json.loads(self.dispatcher.snapshot(self.dispatch_state))
                            if self.dispatcher is not None and self.dispatch_state is not None
                            else None),
+            "lifecycle": self.lifecycle_state.to_dict(),
         }
         return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
 
     def _restore(self, data: bytes | None) -> None:
+        self.lifecycle_state = self.lifecycle.new_state()
         if data is None:
             self.state = self.evaluator.new_state()
             self.dispatch_state = (self.dispatcher.new_state()
@@ -456,6 +739,8 @@ class Engine:
                 self.dispatch_state = self.dispatcher.new_state()
             else:
                 self.dispatch_state = self.dispatcher.restore(json.dumps(saved).encode())
+            if doc.get("lifecycle") is not None:
+                self.lifecycle_state = LifecycleState.from_dict(doc["lifecycle"])
         else:  # an evaluator snapshot on its own
             self.state = self.evaluator.restore(data)
             self.dispatch_state = (self.dispatcher.new_state()
@@ -466,3 +751,20 @@ class Engine:
             f"<Engine rules={len(self.evaluator.rules)} notifiers={len(self.notifiers)} "
             f"clock={self.clock!r}>"
         )
+
+
+def _fp(alert: Alert | AlertRecord | str) -> str:
+    if isinstance(alert, Alert | AlertRecord):
+        return alert.fingerprint
+    return alert
+
+
+def _actor(actor: Actor | str | None) -> Actor | None:
+    return None if actor is None else to_actor(actor)
+
+
+def _when(value: TimeLike, field: str) -> float:
+    try:
+        return to_timestamp(value, field=field)
+    except AlertkitError as exc:
+        raise LifecycleError(str(exc)) from None
