@@ -38,6 +38,7 @@ from alertkit._errors import (
     LifecycleError,
     SilenceError,
     SnapshotError,
+    StoreConflictError,
 )
 from alertkit._lifecycle import queries as lc_queries
 from alertkit._lifecycle.audit import AuditRecord, export_jsonl
@@ -59,10 +60,13 @@ from alertkit._lifecycle.lifecycle import Lifecycle, Outcome
 from alertkit._lifecycle.model import AlertRecord, LifecycleState, Status
 from alertkit.notify._base import Notifier
 from alertkit.runtime.delivery import DeliveryOutcome, DeliveryWorker, Receiver
+from alertkit.stores.base import StateStore
 from alertkit.stores.outbox import Outbox
 from alertkit.stores.sqlite import SqliteOutbox
+from alertkit.stores.sqlite_store import SqliteStore
 
 from .clock import Clock, SystemClock
+from .store_sync import StoreSync
 
 __all__ = ["BoundSeries", "Engine", "EventSubscription"]
 
@@ -167,6 +171,10 @@ class Engine:
         outbox: Outbox | str | os.PathLike[str] | None = None,
         retry_policy: RetryPolicy | None = None,
         lifecycle: Lifecycle | None = None,
+        store: StateStore | str | os.PathLike[str] | None = None,
+        snapshot_interval: DurationLike = "10s",
+        refresh_interval: DurationLike = "2s",
+        owner: str | None = None,
     ) -> None:
         self.evaluator = Evaluator(
             rules, mode=mode, stale_after=stale_after, resolved_retention=resolved_retention
@@ -198,6 +206,7 @@ class Engine:
         self.state: State
         self.dispatch_state: DispatchState | None
         self._restore(state)
+        self._init_store(store, state, outbox, snapshot_interval, refresh_interval, owner)
         self.notify_failures = 0
         self._subscribers: list[MemoryObjectSendStream[AlertEvent]] = []
         self._outbox: deque[AlertEvent] = deque()
@@ -215,13 +224,19 @@ class Engine:
             raise AlertkitError("an Engine can be entered once")
         self._wake = anyio.Event()
         self._grid_origin = self.clock.now()  # now, not when the tick task first runs
+        await self._store_open()
         if self.dispatcher is not None:
-            outbox = self._outbox_arg
+            outbox = self._outbox_arg if self._sync is None else self._sync.store.outbox
             if isinstance(outbox, str | os.PathLike):
                 outbox = self._owned_outbox = SqliteOutbox(outbox)
             self.delivery = DeliveryWorker(self._receivers, outbox=outbox, clock=self.clock,
-                                           policy=self._retry_policy, on_result=self._settled)
-            await self.delivery.__aenter__()  # resumes what a previous run left pending
+                                           policy=self._retry_policy, on_result=self._settled,
+                                           owner=self._owner)
+            try:
+                await self.delivery.__aenter__()  # resumes what a previous run left pending
+            except BaseException:
+                await self._store_close(save=False)
+                raise
             self._dispatch_changed = anyio.Event()
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
@@ -231,6 +246,8 @@ class Engine:
             self._tg.start_soon(self._dispatch_loop, name="alertkit dispatch loop")
         self._lc_changed = anyio.Event()
         self._tg.start_soon(self._lifecycle_loop, name="alertkit lifecycle loop")
+        if self._sync is not None:
+            self._tg.start_soon(self._store_loop, name="alertkit store loop")
         return self
 
     async def __aexit__(
@@ -254,6 +271,7 @@ class Engine:
             if self._owned_outbox is not None:
                 with anyio.CancelScope(shield=True):
                     await self._owned_outbox.aclose()
+            await self._store_close()
             for stream in self._subscribers:
                 stream.close()
             self._subscribers.clear()
@@ -450,6 +468,7 @@ class Engine:
                                             comment=comment)
         if self._dispatch_changed is not None:
             self._dispatch_changed.set()
+        self._store_poke()
         return silence
 
     def expire_silence(self, silence_id: str, *, actor: Actor | str | None = None) -> Silence:
@@ -461,6 +480,7 @@ class Engine:
         silence = dispatcher.expire_silence(state, silence_id, self.clock.now())
         if self._dispatch_changed is not None:
             self._dispatch_changed.set()
+        self._store_poke()
         return silence
 
     def silences(self, *, actor: Actor | str | None = None) -> list[Silence]:
@@ -523,12 +543,6 @@ class Engine:
             if audit:
                 await self._persist_audit([a.to_dict() for a in audit])
 
-    async def _persist_record(self, kind: str, key: str, doc: dict[str, Any] | None) -> None:
-        """Write one lifecycle record (``None``: delete it) to the state store (6b)."""
-
-    async def _persist_audit(self, records: Sequence[dict[str, Any]]) -> None:
-        """Append audit records to the state store (6b)."""
-
     async def _lifecycle_loop(self) -> None:
         # Sleep until the next snooze end, expiry or escalation step, or until a change.
         while True:
@@ -568,6 +582,7 @@ class Engine:
         return out
 
     async def _command(self, command: Command) -> AlertRecord:
+        await self._load_record("alert", command.fingerprint)  # another process's change
         outcome = self.lifecycle.apply(self.lifecycle_state, command, self.clock.now())
         self._lifecycle_outcome(outcome)
         await self._lifecycle_save()
@@ -701,6 +716,169 @@ class Engine:
         return any(m.name == label and m.op == "=" and m.value == who.tenant
                    for m in silence.matchers)
 
+    # -- store: loading, saving, sharing with other processes (see runtime/store_sync.py) --
+
+    def _init_store(self, store: StateStore | str | os.PathLike[str] | None,
+                    state: bytes | None, outbox: object, snapshot_interval: DurationLike,
+                    refresh_interval: DurationLike, owner: str | None) -> None:
+        self._owner = owner
+        self._sync: StoreSync | None = None
+        if store is None:
+            return
+        if state is not None:
+            raise ConfigError("give an Engine either state= or store= (the store holds the "
+                              "snapshot)")
+        if outbox is not None:
+            raise ConfigError("give an Engine either outbox= or store= (the store holds the "
+                              "outbox)")
+        owned = isinstance(store, str | os.PathLike)
+        opened: StateStore
+        if isinstance(store, str | os.PathLike):
+            opened = SqliteStore(store)
+        elif isinstance(store, StateStore):
+            opened = store
+        else:
+            raise ConfigError(f"store: {store!r} is not a StateStore or a file path")
+        self._sync = StoreSync(
+            opened, clock=self.clock, owned=owned,
+            snapshot_interval=parse_duration(snapshot_interval, field="snapshot_interval",
+                                             allow_zero=False),
+            refresh_interval=parse_duration(refresh_interval, field="refresh_interval",
+                                            allow_zero=False))
+
+    @property
+    def store(self) -> StateStore | None:
+        """The :class:`~alertkit.stores.base.StateStore` given as ``store=`` (or opened from
+        its path), or ``None``."""
+        return None if self._sync is None else self._sync.store
+
+    async def _store_open(self) -> None:
+        """Load the snapshot, then the records (newer than any snapshot: they win)."""
+        sync = self._sync
+        if sync is None:
+            return
+        try:
+            data = await sync.store.load_snapshot()
+            if data is not None:
+                self._restore(data)
+                sync.saved(data)
+            self._store_adopt(await sync.load_records(_LIFECYCLE_KINDS))
+            if self.dispatcher is not None:
+                assert self.dispatch_state is not None
+                await sync.sync_silences(self.dispatcher, self.dispatch_state, self.clock.now())
+        except BaseException:
+            await self._store_close(save=False)
+            raise
+
+    def _store_adopt(self, records: Mapping[str, Mapping[str, Any]]) -> None:
+        """Put records read from the store (written here earlier, or by another process)
+        into the lifecycle state."""
+        docs = {kind: {key: getattr(rec, "doc", rec) for key, rec in found.items()}
+                for kind, found in records.items() if found}
+        if not docs:
+            return
+        restore = getattr(self, "_lifecycle_restore", None)
+        if callable(restore):
+            restore(docs)
+        else:
+            for key, doc in docs.get("alert", {}).items():
+                try:
+                    self.lifecycle_state.records[key] = AlertRecord.from_dict(doc)
+                except AlertkitError as exc:
+                    log.error("store: alert record %r ignored: %s", key, exc)
+        if self._lc_changed is not None:
+            self._lc_changed.set()
+
+    def _store_poke(self) -> None:
+        if self._sync is not None:
+            self._sync.poke()
+
+    async def _store_refresh(self) -> None:
+        """Exchange silences and pick up lifecycle records changed by other processes."""
+        sync = self._sync
+        assert sync is not None
+        if self.dispatcher is not None:
+            assert self.dispatch_state is not None
+            if await sync.sync_silences(self.dispatcher, self.dispatch_state, self.clock.now()) \
+                    and self._dispatch_changed is not None:
+                self._dispatch_changed.set()
+        self._store_adopt(await sync.changed_records(_LIFECYCLE_KINDS))
+
+    async def _store_loop(self) -> None:
+        sync = self._sync
+        assert sync is not None
+        next_snapshot = self.clock.now() + sync.snapshot_interval
+        while True:
+            now = self.clock.now()
+            await sync.sleep(max(0.0, min(sync.refresh_interval, next_snapshot - now)))
+            try:
+                await self._store_refresh()
+                if self.clock.now() >= next_snapshot:
+                    next_snapshot = self.clock.now() + sync.snapshot_interval
+                    await sync.save_snapshot(self.snapshot())
+            except Exception:  # the store is down: keep running from memory, say so
+                log.exception("store %r: sync failed; will retry", sync.store)
+
+    async def persist(self) -> None:
+        """Write now what the store lacks: changed silences, lifecycle records, the snapshot.
+
+        The Engine does this on its own (see ``snapshot_interval``) and when it stops;
+        call it before a planned shutdown that cannot leave the ``async with`` block.
+        No-op without a store.
+        """
+        sync = self._sync
+        if sync is None:
+            return
+        await self._lifecycle_save()
+        await self._store_refresh()
+        await sync.save_snapshot(self.snapshot())
+
+    async def _store_close(self, *, save: bool = True) -> None:
+        sync = self._sync
+        if sync is None:
+            return
+        with anyio.CancelScope(shield=True):
+            if save:
+                try:
+                    await self.persist()
+                except Exception:
+                    log.exception("store %r: saving the state at stop failed", sync.store)
+            if sync.owned:
+                await sync.store.aclose()
+
+    async def _persist_record(self, kind: str, key: str, doc: dict[str, Any] | None) -> None:
+        """Write one lifecycle record (``None``: delete it), compare-and-set on the version
+        this process last saw; a record changed elsewhere meanwhile is overwritten (the
+        last command wins, with a warning): commands re-read their record first
+        (:meth:`_load_record`), so that window is one round trip."""
+        sync = self._sync
+        if sync is None:
+            return
+        try:
+            await sync.persist_record(kind, key, doc)
+        except StoreConflictError as exc:
+            log.warning("store: %s; this process's change wins", exc)
+            await sync.load_record(kind, key)
+            await sync.persist_record(kind, key, doc)
+
+    async def _persist_audit(self, records: Sequence[dict[str, Any]]) -> list[int]:
+        """Append audit records to the store; their store-wide seqs."""
+        if self._sync is None or not records:
+            return []
+        return await self._sync.store.append_audit(records)
+
+    async def _load_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The freshest record from the store (``None`` if absent or no store); adopted into
+        the lifecycle state when another process changed it."""
+        sync = self._sync
+        if sync is None:
+            return None
+        known = sync.versions.get((kind, key))
+        doc = await sync.load_record(kind, key)
+        if doc is not None and sync.versions.get((kind, key)) != known:
+            self._store_adopt({kind: {key: doc}})
+        return doc
+
     # -- state -----------------------------------------------------------------------------
 
     def snapshot(self) -> bytes:
@@ -751,6 +929,9 @@ class Engine:
             f"<Engine rules={len(self.evaluator.rules)} notifiers={len(self.notifiers)} "
             f"clock={self.clock!r}>"
         )
+
+
+_LIFECYCLE_KINDS = ("alert",)
 
 
 def _fp(alert: Alert | AlertRecord | str) -> str:

@@ -80,7 +80,10 @@ class ClaimingOutbox(Outbox, Protocol):
 class StateStore(Protocol):
     """Durable (or not) state of an :class:`~alertkit.Engine`; see the module docs."""
 
-    outbox: Outbox
+    @property
+    def outbox(self) -> Outbox:
+        """Pending deliveries (a :class:`ClaimingOutbox` in a store shared by processes)."""
+        ...
 
     async def load_snapshot(self) -> bytes | None:
         """The last saved Engine snapshot, or ``None``."""
