@@ -156,9 +156,22 @@ def encode_doc(doc: object, what: str = "record") -> str:
     if not isinstance(doc, Mapping):
         raise StoreError(f"{what} document must be a dict, got {type(doc).__name__}")
     try:
+        _check_keys(doc)
         return json.dumps(doc, separators=(",", ":"), allow_nan=False, sort_keys=True)
     except (TypeError, ValueError) as exc:
         raise StoreError(f"{what} document is not JSON-serialisable: {exc}") from None
+
+
+def _check_keys(value: object) -> None:
+    # json.dumps would turn 1 into "1": the document would not come back as given.
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"key {k!r} is not a string")
+            _check_keys(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _check_keys(v)
 
 
 def decode_doc(text: str | bytes, what: str) -> dict[str, Any]:
@@ -179,6 +192,8 @@ def check_snapshot(data: object) -> bytes:
 
 def audit_fields(doc: Mapping[str, Any]) -> tuple[str | None, str | None, float | None]:
     """The indexed fields of an audit document, validated."""
+    if not isinstance(doc, Mapping):
+        raise StoreError(f"audit document must be a dict, got {type(doc).__name__}")
     key, rule, at = doc.get("key"), doc.get("rule"), doc.get("at")
     if key is not None and not isinstance(key, str):
         raise StoreError(f"audit document 'key' must be a string, got {key!r}")

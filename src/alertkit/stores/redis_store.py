@@ -33,6 +33,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import sniffio
+
 from alertkit._errors import OutboxError, StoreConflictError, StoreError
 from alertkit.notify.schema import notification_from_json, notification_to_json
 
@@ -233,6 +235,9 @@ class _Conn:
 
         if self.closed:
             raise StoreError(f"store {self.shown} is closed")
+        if sniffio.current_async_library() != "asyncio":
+            raise StoreError("RedisStore needs the asyncio backend (redis.asyncio does not "
+                             "run on trio)")
         try:
             return await fn()
         except redis.exceptions.RedisError as exc:
