@@ -17,7 +17,6 @@ from alertkit._lifecycle.commands import (
 from alertkit._lifecycle.escalation import EscalationLevel, EscalationPolicy, select_policy
 from alertkit._lifecycle.lifecycle import Lifecycle
 from alertkit._lifecycle.model import LifecycleState, Status
-
 from lifecycle_helpers import T0, alert, fired, resolved
 
 CHAT_PAGER_PHONE = EscalationPolicy(name="oncall", levels=[

@@ -38,7 +38,6 @@ from alertkit._lifecycle.model import (
     check_transition,
 )
 from alertkit._lifecycle.queries import find, stats
-
 from lifecycle_helpers import T0, alert, fired, resolved
 
 
@@ -52,7 +51,7 @@ def started(lc: Lifecycle | None = None, *alerts_: object) -> tuple[Lifecycle, L
 # -- the status machine ---------------------------------------------------------------------
 
 def test_firing_opens_a_record_with_a_fire_audit_record() -> None:
-    lc, state = started()
+    _, state = started()
     rec = state.records["fp1"]
     assert (rec.status, rec.fired_at, rec.occurrence, rec.rule) == (Status.OPEN, T0, 1,
                                                                      "DiskFull")
@@ -415,7 +414,7 @@ def test_mtta_mttr_and_time_in_state() -> None:
 
 
 def test_stats_with_nothing_acknowledged() -> None:
-    lc, state = started()
+    _, state = started()
     [s] = stats(state.records.values(), T0 + 5)
     assert (s.mtta, s.mttr, s.time_in) == (None, None, {"open": 5.0})
 

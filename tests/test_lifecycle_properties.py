@@ -3,6 +3,7 @@ trail complete and ordered, and escalation silent for acknowledged alerts."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 from hypothesis import given, settings
@@ -24,7 +25,6 @@ from alertkit._lifecycle.commands import (
 from alertkit._lifecycle.escalation import EscalationLevel, EscalationPolicy
 from alertkit._lifecycle.lifecycle import Lifecycle, Outcome
 from alertkit._lifecycle.model import ACK, OPEN, TRANSITIONS, LifecycleState, Status
-
 from lifecycle_helpers import T0, alert, fired, resolved
 
 FPS = ("a", "b", "c")
@@ -108,7 +108,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     def audit_is_ordered_and_complete(self) -> None:
         trail = self.state.audit
         assert [a.seq for a in trail] == list(range(1, len(trail) + 1))
-        assert all(x.at <= y.at for x, y in zip(trail, trail[1:], strict=False))
+        assert all(x.at <= y.at for x, y in itertools.pairwise(trail))
         last: dict[str, str | None] = {}
         for a in trail:
             before = None if a.before is None else Status(a.before["status"])

@@ -23,8 +23,8 @@ __all__ = [
     "NotifierConfigError",
     "OutOfOrderSampleError",
     "OutboxError",
-    "PermissionDenied",
     "PermanentDeliveryError",
+    "PermissionDenied",
     "RetryableDeliveryError",
     "RuleError",
     "RuleFileError",
@@ -222,5 +222,5 @@ class InvalidTransitionError(LifecycleError):
         self.status = status
 
 
-class PermissionDenied(LifecycleError, PermissionError):  # noqa: N818 - the issue's name
+class PermissionDenied(LifecycleError, PermissionError):
     """The authorization policy refused this actor this action on this alert."""
