@@ -18,14 +18,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import alertkit as ak
+import redis_helpers
 from alertkit._errors import StoreConflictError
 from alertkit.runtime.engine import Engine
 from alertkit.stores.base import StateStore
 from alertkit.stores.memory_store import MemoryStore
 from alertkit.stores.redis_store import RedisStore
 from alertkit.stores.sqlite_store import SqliteStore
-from redis_helpers import redis_url  # noqa: F401 - fixture
 
+redis_url = redis_helpers.redis_url  # a fixture
 HERE = Path(__file__).parent
 KINDS = ["memory", "sqlite", "redis"]
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import redis_helpers
 from alertkit._errors import AlertkitError, StoreConflictError, StoreError
 from alertkit.stores.base import ClaimingOutbox, StateStore, Versioned
 from alertkit.stores.memory_store import MemoryStore
@@ -20,7 +21,9 @@ from alertkit.stores.outbox import OutboxEntry
 from alertkit.stores.redis_store import RedisStore
 from alertkit.stores.sqlite_store import SqliteStore
 from delivery_helpers import many
-from redis_helpers import redis_namespace, redis_url  # noqa: F401 - fixtures
+
+redis_namespace = redis_helpers.redis_namespace  # a fixture
+redis_url = redis_helpers.redis_url  # a fixture
 
 pytestmark = pytest.mark.anyio
 

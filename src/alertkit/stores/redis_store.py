@@ -490,7 +490,8 @@ class RedisStore:
         if self._c.closed:
             return
         self._c.closed = True
-        if self._owns:
+        # Nothing connected on another backend: every call was refused.
+        if self._owns and sniffio.current_async_library() == "asyncio":
             await self._c.client.aclose()
 
     async def __aenter__(self) -> RedisStore:

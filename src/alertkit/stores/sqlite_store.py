@@ -67,17 +67,20 @@ MIGRATIONS: list[tuple[str, ...]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def migrate(conn: sqlite3.Connection, path: object, target: int = SCHEMA_VERSION) -> int:
-    """Bring the store's tables to ``target`` inside the caller's transaction; return the
-    version found. Refuses a file newer than this alertkit."""
+def migrate(conn: sqlite3.Connection, path: object, target: int | None = None) -> int:
+    """Bring the store's tables to ``target`` (the newest version by default) inside the
+    caller's transaction; return the version found. Refuses a file newer than this
+    alertkit."""
+    newest = len(MIGRATIONS)
+    target = newest if target is None else target
     row = conn.execute("SELECT version FROM alertkit_schema WHERE component = ?",
                        (COMPONENT,)).fetchone()
     found = 0 if row is None else row[0]
     if not isinstance(found, int) or found < 0:
         raise StoreError(f"store {path}: schema version {found!r} is not valid")
-    if found > SCHEMA_VERSION:
+    if found > newest:
         raise StoreError(f"store {path} has schema version {found}; this alertkit reads up to "
-                         f"version {SCHEMA_VERSION} (was it written by a newer alertkit?)")
+                         f"version {newest} (was it written by a newer alertkit?)")
     for step in MIGRATIONS[found:target]:
         for statement in step:
             conn.execute(statement)
