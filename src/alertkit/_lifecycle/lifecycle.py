@@ -47,7 +47,6 @@ from .commands import (
     Unacknowledge,
 )
 from .model import (
-    ACK,
     ACTIVE,
     EXPIRED,
     OPEN,
@@ -486,13 +485,13 @@ class Lifecycle:
     def _view(self, rec: AlertRecord) -> Alert:
         """The alert as notifications show it: with who acknowledged, owns or snoozed it."""
         extra: dict[str, str] = {}
-        if rec.status is ACK and rec.acknowledged_by is not None:
+        if rec.acknowledged_by is not None:  # kept through a resolution, for its notice
             extra["acknowledged_by"] = rec.acknowledged_by
             if rec.acknowledged_at is not None:
                 extra["acknowledged_at"] = _iso(rec.acknowledged_at)
             if rec.ack_note:
                 extra["acknowledged_note"] = rec.ack_note
-        elif rec.status is SNOOZED and rec.snoozed_until is not None:
+        if rec.status is SNOOZED and rec.snoozed_until is not None:
             extra["snoozed_until"] = _iso(rec.snoozed_until)
         elif rec.status is RESOLVED and rec.resolved_by is not None:
             extra["resolved_by"] = rec.resolved_by
