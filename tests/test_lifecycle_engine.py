@@ -295,3 +295,38 @@ async def test_configuration_errors() -> None:
         make(ak.FakeClock(T0), {"ops": Recorder()}, Lifecycle(policies=[policy]))
     with pytest.raises(ConfigError, match="not a Lifecycle"):
         Engine([RULE], lifecycle=object())  # type: ignore[arg-type]
+
+
+async def test_escalation_resumes_after_a_restart_without_repeating_a_level() -> None:
+    clock = ak.FakeClock(T0)
+    policy = EscalationPolicy(name="p", levels=[
+        EscalationLevel("chat"), EscalationLevel("pager", delay="10m")])
+    first = {"ops": Recorder(), "chat": Recorder(), "pager": Recorder()}
+    async with make(clock, first, Lifecycle(policies=[policy])) as engine:
+        engine.observe("cpu", 95, host="a")
+        await settle(clock, 60)
+        snap = engine.snapshot()
+    assert (len(first["chat"].sent), len(first["pager"].sent)) == (1, 0)
+    second = {"ops": Recorder(), "chat": Recorder(), "pager": Recorder()}
+    async with make(clock, second, Lifecycle(policies=[policy]), state=snap) as again:
+        await settle(clock, 538)
+        assert second["pager"].sent == []
+        await settle(clock, 4)
+        assert (len(second["chat"].sent), len(second["pager"].sent)) == (0, 1)
+        fp = fp_of(again, "a")
+        assert [a.action for a in again.alert_history(fp)] == ["fire", "escalate", "escalate"]
+
+
+async def test_commands_before_the_engine_runs_are_delivered_once_it_does() -> None:
+    clock = ak.FakeClock(T0)
+    recs = {"ops": Recorder(), "bob-mail": Recorder()}
+    engine = make(clock, recs, Lifecycle(assignee_receivers={"bob": "bob-mail"}))
+    engine.observe("cpu", 95, host="a")
+    fp = fp_of(engine, "a")
+    await engine.assign(fp, "bob", actor="lead")
+    await engine.resolve(fp, actor="lead", reason="false alarm")
+    async with engine:
+        await settle(clock, 2)
+        [n] = recs["bob-mail"].sent
+        assert n.resolved[0].annotations["resolved_by"] == "lead"
+        assert n.resolved[0].annotations["resolved_reason"] == "false alarm"

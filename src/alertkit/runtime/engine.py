@@ -216,6 +216,7 @@ class Engine:
         self._grid_origin = 0.0
         self._lc_changed: anyio.Event | None = None
         self._lc_unsaved: list[Outcome] = []
+        self._lc_held: list[Notification] = []  # due before the delivery worker started
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -520,8 +521,11 @@ class Engine:
     def _lifecycle_outcome(self, outcome: Outcome) -> None:
         """Hand the notifications to the worker; queue the changes for the store."""
         if outcome.notifications:
-            assert self.delivery is not None  # checked in __init__: receivers need it
-            self.delivery.submit_nowait(*[n.to_notification() for n in outcome.notifications])
+            notes = [n.to_notification() for n in outcome.notifications]
+            if self.delivery is None or self._tg is None or self._closed:
+                self._lc_held.extend(notes)  # sent once the Engine runs
+            else:
+                self.delivery.submit_nowait(*notes)
         self._lc_unsaved.append(outcome)
         if self._lc_changed is not None:
             self._lc_changed.set()
@@ -545,6 +549,9 @@ class Engine:
 
     async def _lifecycle_loop(self) -> None:
         # Sleep until the next snooze end, expiry or escalation step, or until a change.
+        if self._lc_held and self.delivery is not None:
+            held, self._lc_held = self._lc_held, []
+            self.delivery.submit_nowait(*held)
         while True:
             now = self.clock.now()
             if self.lifecycle.ttl is not None:
