@@ -119,6 +119,12 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert last.get(fp) == rec.status.value  # no status change goes unaudited
 
     @invariant()
+    def timer_heap_agrees_with_a_full_scan(self) -> None:
+        dues = [d for r in self.state.records.values()
+                if (d := self.lc._due_of(r)) is not None]
+        assert self.lc.next_wakeup(self.state) == (min(dues) if dues else None)
+
+    @invariant()
     def records_are_consistent(self) -> None:
         for rec in self.state.records.values():
             if rec.status is ACK:

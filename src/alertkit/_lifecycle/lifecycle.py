@@ -14,6 +14,7 @@ deterministic function of (state, input, ``now``): :meth:`Lifecycle.apply`
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -392,58 +393,110 @@ class Lifecycle:
 
     def advance(self, state: LifecycleState, now: float) -> Outcome:
         """Everything due at ``now``: expiry (``ttl``), snoozes ending, escalation levels
-        (several if several are overdue, in order), and forgetting old records."""
+        (several if several are overdue, in order), and forgetting old records.
+
+        Only the records with something due are visited (a timer heap in the state), so
+        the cost is independent of how many alerts sit quietly.
+        """
         ch = _Changes()
-        ttl, keep = self.ttl, self.retention
-        for fp, rec in list(state.records.items()):
-            status = rec.status
-            if status in ACTIVE:
-                if ttl is not None and now - rec.updated_at >= ttl:
-                    new = attrs.evolve(_move(rec, check_transition("expire", status, fp), now),
-                                       snoozed_until=None, escalation=_stopped(rec))
-                    self._write(state, ch, new, now, SYSTEM, "expire", rec,
-                                {"ttl": ttl, "updated_at": rec.updated_at})
-                    continue
-                if status is SNOOZED and rec.snoozed_until is not None and \
-                        rec.snoozed_until <= now:
-                    new = attrs.evolve(_move(rec, check_transition("wake", status, fp), now),
-                                       snoozed_until=None, escalation=self._restart(rec, now))
-                    self._write(state, ch, new, now, SYSTEM, "wake", rec,
-                                {"snoozed_until": rec.snoozed_until})
-                    rec = new
-                    status = OPEN
-                prog = rec.escalation
-                while status is OPEN and prog is not None and prog.due_at is not None and \
-                        prog.due_at <= now:
-                    policy = self._by_name.get(prog.policy)
-                    if policy is None:  # the policy was removed since: stop quietly
-                        break
-                    new, detail = self._escalate(rec, policy, now, ch)
-                    self._write(state, ch, new, now, SYSTEM, "escalate", rec, detail)
-                    rec, prog = new, new.escalation
-            elif now - rec.status_since >= keep:
+        heap = self._timers(state)
+        records = state.records
+        while heap and heap[0][0] <= now:
+            _, fp = heapq.heappop(heap)
+            rec = records.get(fp)
+            if rec is None:
+                continue
+            due = self._due_of(rec)
+            if due is None:
+                continue
+            if due > now:  # moved later since (touched, acknowledged...): requeue
+                heapq.heappush(heap, (due, fp))
+                continue
+            self._advance_record(state, rec, now, ch)
+        return ch.outcome()
+
+    def _advance_record(self, state: LifecycleState, rec: AlertRecord, now: float,
+                        ch: _Changes) -> None:
+        fp, status, ttl = rec.fingerprint, rec.status, self.ttl
+        if status not in ACTIVE:
+            if now - rec.status_since >= self.retention:
                 del state.records[fp]
                 ch.records.pop(fp, None)
                 ch.removed.append(fp)
-        return ch.outcome()
+            return
+        if ttl is not None and now - rec.updated_at >= ttl:
+            new = attrs.evolve(_move(rec, check_transition("expire", status, fp), now),
+                               snoozed_until=None, escalation=_stopped(rec))
+            self._write(state, ch, new, now, SYSTEM, "expire", rec,
+                        {"ttl": ttl, "updated_at": rec.updated_at})
+            return
+        if status is SNOOZED and rec.snoozed_until is not None and rec.snoozed_until <= now:
+            new = attrs.evolve(_move(rec, check_transition("wake", status, fp), now),
+                               snoozed_until=None, escalation=self._restart(rec, now))
+            self._write(state, ch, new, now, SYSTEM, "wake", rec,
+                        {"snoozed_until": rec.snoozed_until})
+            rec, status = new, OPEN
+        prog = rec.escalation
+        while status is OPEN and prog is not None and prog.due_at is not None and \
+                prog.due_at <= now:
+            policy = self._by_name.get(prog.policy)
+            if policy is None:  # the policy was removed since: stop quietly
+                break
+            new, detail = self._escalate(rec, policy, now, ch)
+            self._write(state, ch, new, now, SYSTEM, "escalate", rec, detail)
+            rec, prog = new, new.escalation
 
     def next_wakeup(self, state: LifecycleState) -> float | None:
         """When :meth:`advance` has something to do next (None: nothing is scheduled)."""
-        best = math.inf
-        ttl, keep = self.ttl, self.retention
-        for rec in state.records.values():
-            status = rec.status
-            if status in ACTIVE:
-                if ttl is not None:
-                    best = min(best, rec.updated_at + ttl)
-                if status is SNOOZED and rec.snoozed_until is not None:
-                    best = min(best, rec.snoozed_until)
-                elif status is OPEN and rec.escalation is not None and \
-                        rec.escalation.due_at is not None:
-                    best = min(best, rec.escalation.due_at)
-            else:
-                best = min(best, rec.status_since + keep)
+        heap = self._timers(state)
+        records = state.records
+        while heap:
+            t, fp = heap[0]
+            rec = records.get(fp)
+            due = None if rec is None else self._due_of(rec)
+            if due == t:
+                return t
+            heapq.heappop(heap)  # stale: gone, or due at another time now
+            if due is not None:
+                heapq.heappush(heap, (due, fp))
+        return None
+
+    def _due_of(self, rec: AlertRecord) -> float | None:
+        """The next time :meth:`advance` has something to do for ``rec``."""
+        status = rec.status
+        if status not in ACTIVE:
+            return rec.status_since + self.retention
+        best = math.inf if self.ttl is None else rec.updated_at + self.ttl
+        if status is SNOOZED:
+            if rec.snoozed_until is not None:
+                best = min(best, rec.snoozed_until)
+        elif status is OPEN:
+            prog = rec.escalation
+            if prog is not None and prog.due_at is not None and prog.policy in self._by_name:
+                best = min(best, prog.due_at)
         return None if best == math.inf else best
+
+    def _timers(self, state: LifecycleState) -> list[tuple[float, str]]:
+        """The state's timer heap, (re)built when missing or mostly stale."""
+        heap = state.timers
+        if state.indexed and len(heap) <= 2 * len(state.records) + 64:
+            return heap
+        heap.clear()
+        for fp, rec in state.records.items():
+            due = self._due_of(rec)
+            if due is not None:
+                heap.append((due, fp))
+        heapq.heapify(heap)
+        state.indexed = True
+        return heap
+
+    def adopt(self, state: LifecycleState, record: AlertRecord) -> None:
+        """Put a record read from elsewhere (a store shared with other processes) into the
+        state, replacing this fingerprint's, with its timers."""
+        state.records[record.fingerprint] = record
+        due = self._due_of(record)
+        if due is not None and state.indexed:
+            heapq.heappush(state.timers, (due, record.fingerprint))
 
     # -- escalation ---------------------------------------------------------------------------
 
@@ -554,6 +607,10 @@ class Lifecycle:
                actor: str, action: str, before: AlertRecord | None,
                detail: Mapping[str, Any]) -> None:
         state.records[new.fingerprint] = ch.records[new.fingerprint] = new
+        if state.indexed:
+            due = self._due_of(new)
+            if due is not None:
+                heapq.heappush(state.timers, (due, new.fingerprint))
         record = AuditRecord(seq=state.next_seq, at=now, actor=actor, action=action,
                              fingerprint=new.fingerprint, rule=new.rule, tenant=new.tenant,
                              before=None if before is None else before.summary(),

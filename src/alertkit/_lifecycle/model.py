@@ -286,7 +286,8 @@ class LifecycleState:
 
     It changes in place (as the evaluator's and dispatcher's states do) through
     :class:`~alertkit._lifecycle.lifecycle.Lifecycle`; records themselves are
-    frozen, so a record handed out never changes under its holder. ``audit`` keeps
+    frozen, so a record handed out never changes under its holder (code that sets
+    ``records[fp]`` itself sets ``indexed = False``, or uses ``Lifecycle.adopt``). ``audit`` keeps
     the most recent ``audit_limit`` records of the lifecycle (the durable trail is the
     store's); ``next_seq`` numbers the next audit record.
     """
@@ -294,6 +295,10 @@ class LifecycleState:
     records: dict[str, AlertRecord] = attrs.field(factory=dict)
     audit: list[AuditRecord] = attrs.field(factory=list)
     next_seq: int = 1
+    # The lifecycle's timer heap, (due, fingerprint), rebuilt from the records when
+    # ``indexed`` is false (after a restore, or after changing ``records`` directly).
+    timers: list[tuple[float, str]] = attrs.field(factory=list, eq=False, repr=False)
+    indexed: bool = attrs.field(default=False, eq=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, with a ``"version"`` key."""

@@ -575,6 +575,17 @@ class Engine:
                 await changed.wait()
                 tg.cancel_scope.cancel()
 
+    def _lifecycle_restore(self, docs: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
+        """Adopt lifecycle records read from the store (``docs["alert"]``: fingerprint ->
+        :meth:`AlertRecord.to_dict` document); a corrupt one is logged and skipped."""
+        for key, doc in docs.get("alert", {}).items():
+            try:
+                record = AlertRecord.from_dict(doc)
+            except AlertkitError as exc:
+                log.error("store: alert record %r ignored: %s", key, exc)
+                continue
+            self.lifecycle.adopt(self.lifecycle_state, record)
+
     def _lifecycle_filter(self, due: list[Notification]) -> list[Notification]:
         """Annotate the dispatcher's notifications; settle the ones nobody needs at once."""
         out = []
