@@ -7,6 +7,11 @@ through compare-and-set (re-reading after each conflict), print ``DONE <conflict
 ``run_engine``), driven by commands on stdin, one JSON object a line; it answers
 each with one JSON line on stdout.
 
+``python store_child.py deliver SPEC URL OWNER N``: a DeliveryWorker (lease 1 s) on the
+store's outbox; with N > 0 it submits N notifications, prints ``SUBMITTED`` and runs
+until killed; with N = 0 it runs until the outbox is empty, then prints
+``DONE <json: the keys it delivered>``.
+
 SPEC is ``sqlite:PATH`` or ``redis:URL#NAMESPACE``.
 """
 
@@ -127,9 +132,32 @@ async def run_engine(spec: str, url: str, owner: str) -> None:
     print(json.dumps({"stopped": True}), flush=True)
 
 
+async def deliver(spec: str, url: str, owner: str, count: int) -> None:
+    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    from delivery_helpers import many
+
+    store = open_store(spec)
+    delivered: list[str] = []
+    receiver = ak.Receiver("ops", {"hook": ak.WebhookNotifier(url)}, timeout=60,
+                           concurrency=4)
+    async with ak.DeliveryWorker([receiver], outbox=store.outbox, owner=owner, lease="1s",
+                                 on_result=lambda o: delivered.append(o.idempotency_key)) as w:
+        if count:
+            await w.submit(*many(count))
+            print("SUBMITTED", flush=True)
+            await anyio.sleep_forever()
+        while (await store.outbox.load()).entries or w.pending:
+            await anyio.sleep(0.05)
+        await w.wait_idle()
+    await store.aclose()
+    print("DONE " + json.dumps(sorted(delivered)), flush=True)
+
+
 if __name__ == "__main__":
     mode, spec = sys.argv[1:3]
     if mode == "increment":
         anyio.run(increment, spec, int(sys.argv[3]))
+    elif mode == "deliver":
+        anyio.run(deliver, spec, sys.argv[3], sys.argv[4], int(sys.argv[5]))
     else:
         anyio.run(run_engine, spec, sys.argv[3], sys.argv[4])

@@ -206,3 +206,55 @@ def test_restart_keeps_everything(spec: str, how: str, server: tuple[str, Server
     # with its idempotency key (the only repeat the contract allows).
     assert sorted(srv.delivered) == sorted([first_key, hanging])
     assert srv.stalled == [hanging]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_a_killed_owners_deliveries_are_taken_over_by_another_process(
+        spec: str, server: tuple[str, Server]) -> None:
+    """Process A claims 6 deliveries, gets 2 answered and is killed with 4 in flight;
+    process B (another owner) takes them over once A's 1 s leases run out."""
+    url, srv = server
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    with srv.lock:
+        srv.stall = False
+    answered = 2
+
+    def stall_after_two() -> None:
+        wait_for(lambda: len(srv.delivered) >= answered, "the first answers")
+        with srv.lock:
+            srv.stall = True
+
+    a = subprocess.Popen([sys.executable, str(CHILD), "deliver", spec, url, "A", "6"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        # The server answers the first two, then hangs: A dies with four in flight.
+        with srv.lock:
+            srv.stall = False
+        watcher = threading.Thread(target=stall_after_two, daemon=True)
+        watcher.start()
+        assert a.stdout is not None
+        assert a.stdout.readline().strip() == "SUBMITTED", a.stderr and a.stderr.read()
+        wait_for(lambda: len(srv.delivered) + len(srv.stalled) == 6, "six attempts")
+        a.send_signal(signal.SIGKILL)
+        a.wait(10)
+    finally:
+        if a.poll() is None:
+            a.kill()
+            a.wait(10)
+        for stream in (a.stdout, a.stderr):
+            if stream is not None:
+                stream.close()
+    first = list(srv.delivered)
+    hung = list(srv.stalled)
+    assert len(first) >= answered and len(first) + len(hung) == 6
+    with srv.lock:
+        srv.stall = False
+    srv.release.set()
+    started = time.monotonic()
+    b = subprocess.run([sys.executable, str(CHILD), "deliver", spec, url, "B", "0"],
+                       capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert b.returncode == 0, b.stderr
+    taken = json.loads(b.stdout.strip().removeprefix("DONE "))
+    assert sorted(taken) == sorted(hung)  # exactly the ones A never finished
+    assert time.monotonic() - started < 30
+    assert sorted(srv.delivered) == sorted(first + hung)  # nothing lost, none twice
