@@ -234,3 +234,25 @@ def test_a_removed_policy_stops_quietly_after_a_restore() -> None:
     other = Lifecycle()  # the policy is gone from the configuration
     assert not other.advance(restored, T0 + 3600).notifications
     assert restored.records["fp1"].status is Status.OPEN
+
+
+def test_adopted_records_bring_their_timers() -> None:
+    lc, state = start(CHAT_PAGER_PHONE)
+    lc.advance(state, T0)
+    other = Lifecycle(policies=[CHAT_PAGER_PHONE])
+    theirs = other.new_state()
+    assert other.next_wakeup(theirs) is None
+    other.adopt(theirs, state.records["fp1"])  # e.g. read from a shared store
+    assert other.next_wakeup(theirs) == T0 + 300
+    notes = other.advance(theirs, T0 + 300).notifications
+    assert [n.receiver for n in notes] == ["pager"]
+
+
+def test_records_changed_directly_are_reindexed_on_request() -> None:
+    lc, state = start(CHAT_PAGER_PHONE)
+    lc.advance(state, T0)
+    rec = state.records.pop("fp1")
+    assert lc.next_wakeup(state) is None
+    state.records["fp1"] = rec
+    state.indexed = False
+    assert lc.next_wakeup(state) == T0 + 300

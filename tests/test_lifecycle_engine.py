@@ -330,3 +330,23 @@ async def test_commands_before_the_engine_runs_are_delivered_once_it_does() -> N
         [n] = recs["bob-mail"].sent
         assert n.resolved[0].annotations["resolved_by"] == "lead"
         assert n.resolved[0].annotations["resolved_reason"] == "false alarm"
+
+
+async def test_an_assignee_mapped_to_an_unknown_receiver_is_logged_not_fatal(
+        caplog: pytest.LogCaptureFixture) -> None:
+    clock = ak.FakeClock(T0)
+    recs = {"ops": Recorder()}
+    names = {"bob": "nowhere", "eve": 42}
+    lifecycle = Lifecycle(assignee_receivers=lambda a: names.get(a))  # type: ignore[arg-type,return-value]
+    async with make(clock, recs, lifecycle) as engine:
+        engine.observe("cpu", 95, host="a")
+        engine.observe("cpu", 95, host="b")
+        await settle(clock, 1)
+        await engine.assign(fp_of(engine, "a"), "bob", actor="lead")
+        await engine.assign(fp_of(engine, "b"), "eve", actor="lead")
+        engine.observe("cpu", 1, host="a")
+        engine.observe("cpu", 1, host="b")
+        await settle(clock, 2)
+        assert engine.lifecycle_undeliverable == 1  # eve's 42 means nobody
+        assert "no receiver named 'nowhere'" in caplog.text
+        assert {r.status for r in engine.alert_records()} == {Status.RESOLVED}

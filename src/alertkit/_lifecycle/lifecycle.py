@@ -157,7 +157,8 @@ class Lifecycle:
         ``tenant`` sees and changes only that tenant's alerts (others are "not found")
         and escalation policies with another ``tenant`` never apply to them.
     :param assignee_receivers: where an assignee hears that their alert resolved:
-        assignee -> receiver name, or a callable returning a receiver name (or None).
+        assignee -> receiver name, or a callable returning a receiver name (anything
+        else, None included, means nobody is notified).
     :param ack_stops_repeats: drop a notification whose firing alerts are all
         acknowledged or snoozed (and with no resolved alert); see :meth:`annotate`.
     :param retention: how long resolved and expired records are kept (for queries,
@@ -385,9 +386,10 @@ class Lifecycle:
         mapping = self.assignee_receivers
         if assignee is None or mapping is None:
             return None
-        if isinstance(mapping, Mapping):
-            return mapping.get(assignee)
-        return mapping(assignee)
+        receiver = mapping.get(assignee) if isinstance(mapping, Mapping) else mapping(assignee)
+        # Anything but a receiver name means "nobody to notify": raising here would stop
+        # the rule's resolution half-way.
+        return receiver if isinstance(receiver, str) and receiver else None
 
     # -- time -------------------------------------------------------------------------------
 

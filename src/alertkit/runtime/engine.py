@@ -217,6 +217,7 @@ class Engine:
         self._lc_changed: anyio.Event | None = None
         self._lc_unsaved: list[Outcome] = []
         self._lc_held: list[Notification] = []  # due before the delivery worker started
+        self.lifecycle_undeliverable = 0
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -521,10 +522,18 @@ class Engine:
     def _lifecycle_outcome(self, outcome: Outcome) -> None:
         """Hand the notifications to the worker; queue the changes for the store."""
         if outcome.notifications:
-            notes = [n.to_notification() for n in outcome.notifications]
+            known = {r.name for r in self._receivers}
+            notes = []
+            for n in outcome.notifications:
+                if n.receiver in known:
+                    notes.append(n.to_notification())
+                else:  # an assignee_receivers function named a receiver we do not have
+                    self.lifecycle_undeliverable += 1
+                    log.error("lifecycle: no receiver named %r for the %s notification of "
+                              "alert %s; not sent", n.receiver, n.reason, n.alert.fingerprint)
             if self.delivery is None or self._tg is None or self._closed:
                 self._lc_held.extend(notes)  # sent once the Engine runs
-            else:
+            elif notes:
                 self.delivery.submit_nowait(*notes)
         self._lc_unsaved.append(outcome)
         if self._lc_changed is not None:
@@ -815,12 +824,16 @@ class Engine:
         """Exchange silences and pick up lifecycle records changed by other processes."""
         sync = self._sync
         assert sync is not None
+        await self._store_retry()
         if self.dispatcher is not None:
             assert self.dispatch_state is not None
             if await sync.sync_silences(self.dispatcher, self.dispatch_state, self.clock.now()) \
                     and self._dispatch_changed is not None:
                 self._dispatch_changed.set()
-        self._store_adopt(await sync.changed_records(_LIFECYCLE_KINDS))
+        changed = await sync.changed_records(_LIFECYCLE_KINDS)
+        self._store_adopt({kind: {k: v for k, v in found.items()
+                                  if (kind, k) not in sync.unsaved_records}
+                           for kind, found in changed.items()})
 
     async def _store_loop(self) -> None:
         sync = self._sync
@@ -868,22 +881,58 @@ class Engine:
         """Write one lifecycle record (``None``: delete it), compare-and-set on the version
         this process last saw; a record changed elsewhere meanwhile is overwritten (the
         last command wins, with a warning): commands re-read their record first
-        (:meth:`_load_record`), so that window is one round trip."""
+        (:meth:`_load_record`), so that window is one round trip. If the store fails, the
+        change is kept and written by the store loop once the store is back (logged)."""
         sync = self._sync
         if sync is None:
             return
+        sync.unsaved_records.pop((kind, key), None)
         try:
-            await sync.persist_record(kind, key, doc)
+            await self._write_record(kind, key, doc)
+        except Exception as exc:
+            sync.unsaved_records[(kind, key)] = doc
+            log.error("store %r: writing %s record %r failed (%s: %s); will retry",
+                      sync.store, kind, key, type(exc).__name__, exc)
+
+    async def _write_record(self, kind: str, key: str, doc: dict[str, Any] | None) -> None:
+        assert self._sync is not None
+        try:
+            await self._sync.persist_record(kind, key, doc)
         except StoreConflictError as exc:
             log.warning("store: %s; this process's change wins", exc)
-            await sync.load_record(kind, key)
-            await sync.persist_record(kind, key, doc)
+            await self._sync.load_record(kind, key)
+            await self._sync.persist_record(kind, key, doc)
 
     async def _persist_audit(self, records: Sequence[dict[str, Any]]) -> list[int]:
-        """Append audit records to the store; their store-wide seqs."""
-        if self._sync is None or not records:
+        """Append audit records to the store; their store-wide seqs (none if the store
+        failed: they are kept and appended by the store loop later, in order)."""
+        sync = self._sync
+        if sync is None or not records:
             return []
-        return await self._sync.store.append_audit(records)
+        if sync.unsaved_audit:  # older ones first: the trail stays in order
+            sync.unsaved_audit.extend(records)
+            return []
+        try:
+            return await sync.store.append_audit(records)
+        except Exception as exc:
+            sync.unsaved_audit.extend(records)
+            log.error("store %r: appending %d audit record(s) failed (%s: %s); will retry",
+                      sync.store, len(records), type(exc).__name__, exc)
+            return []
+
+    async def _store_retry(self) -> None:
+        """Write what a failing store refused earlier (raises if it still fails)."""
+        sync = self._sync
+        assert sync is not None
+        while sync.unsaved_records:
+            (kind, key), doc = next(iter(sync.unsaved_records.items()))
+            await self._write_record(kind, key, doc)
+            if sync.unsaved_records.get((kind, key), ...) is doc:
+                del sync.unsaved_records[(kind, key)]
+        if sync.unsaved_audit:
+            batch = list(sync.unsaved_audit)
+            await sync.store.append_audit(batch)
+            del sync.unsaved_audit[:len(batch)]
 
     async def _load_record(self, kind: str, key: str) -> dict[str, Any] | None:
         """The freshest record from the store (``None`` if absent or no store); adopted into
