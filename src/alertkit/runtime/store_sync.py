@@ -77,6 +77,9 @@ class StoreSync:
         self.owned = owned
         # (kind, key) -> the version this process last read or wrote
         self.versions: dict[tuple[str, str], int] = {}
+        # Writes a failing store refused, retried by the Engine's store loop.
+        self.unsaved_records: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self.unsaved_audit: list[dict[str, Any]] = []
         self._silences: dict[str, dict[str, Any]] = {}  # last doc known to be in the store
         self._saved_snapshot: bytes | None = None
         self._lock = anyio.Lock()
