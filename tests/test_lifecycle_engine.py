@@ -350,3 +350,24 @@ async def test_an_assignee_mapped_to_an_unknown_receiver_is_logged_not_fatal(
         assert engine.lifecycle_undeliverable == 1  # eve's 42 means nobody
         assert "no receiver named 'nowhere'" in caplog.text
         assert {r.status for r in engine.alert_records()} == {Status.RESOLVED}
+
+
+async def test_escalations_count_against_the_receivers_rate_limit() -> None:
+    clock = ak.FakeClock(T0)
+    ops = Recorder()
+    dispatcher = ak.Dispatcher(
+        ak.Route(receiver="ops", group_by=("alertname",), group_wait="10s",
+                 group_interval="1m", repeat_interval="5m"),
+        [ak.ReceiverConfig(name="ops", rate_limit=ak.RateLimit.per(1, "1h"))])
+    policy = EscalationPolicy(name="p", levels=[EscalationLevel("ops")])
+    async with Engine([RULE], clock=clock, stale_after="1d", dispatcher=dispatcher,
+                      receivers=[Receiver("ops", {"rec": ops})],
+                      lifecycle=Lifecycle(policies=[policy])) as engine:
+        engine.observe("cpu", 95, host="a")
+        await settle(clock, 15)
+        # the escalation went out at once and took the hour's only token: the
+        # dispatcher's group notification waits for the next one
+        assert [n.group_key.split(":")[0] for n in ops.sent] == ["lifecycle"]
+        assert engine.dispatch_state is not None
+        assert engine.dispatch_state.stats["rate_limited"] == 1
+        assert engine.dispatch_state.stats["lifecycle_rate_counted"] == 1

@@ -527,6 +527,7 @@ class Engine:
             for n in outcome.notifications:
                 if n.receiver in known:
                     notes.append(n.to_notification())
+                    self._lifecycle_spend(n.receiver, n.alert)
                 else:  # an assignee_receivers function named a receiver we do not have
                     self.lifecycle_undeliverable += 1
                     log.error("lifecycle: no receiver named %r for the %s notification of "
@@ -583,6 +584,25 @@ class Engine:
                     tg.start_soon(timer)
                 await changed.wait()
                 tg.cancel_scope.cancel()
+
+    def _lifecycle_spend(self, receiver: str, alert: Alert) -> None:
+        """A lifecycle notification counts against its receiver's rate limits.
+
+        It is never held back by them (a page must not wait for a token), but it takes
+        one, so the dispatcher's own notifications to the receiver slow down to keep the
+        total within the limit.
+        """
+        dispatcher, state = self.dispatcher, self.dispatch_state
+        if dispatcher is None or state is None:
+            return
+        rc = dispatcher.receivers.get(receiver)
+        if rc is None or (rc.rate_limit is None and rc.recipient_rate_limit is None):
+            return
+        now = self.clock.now()
+        recipient = tuple(alert.labels.get(name, "") for name in rc.recipient_by)
+        for key, limit in dispatcher._limits(rc, recipient):
+            dispatcher._bucket(state, key, limit, now).take(limit, now)
+        state.count("lifecycle_rate_counted")
 
     def _lifecycle_restore(self, docs: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
         """Adopt lifecycle records read from the store (``docs["alert"]``: fingerprint ->
@@ -941,7 +961,12 @@ class Engine:
         if sync is None:
             return None
         known = sync.versions.get((kind, key))
-        doc = await sync.load_record(kind, key)
+        try:
+            doc = await sync.load_record(kind, key)
+        except Exception as exc:  # the store is down: go on with what this process knows
+            log.error("store %r: reading %s record %r failed (%s: %s)", sync.store, kind, key,
+                      type(exc).__name__, exc)
+            return None
         if doc is not None and sync.versions.get((kind, key)) != known:
             self._store_adopt({kind: {key: doc}})
         return doc
