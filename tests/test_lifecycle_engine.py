@@ -371,3 +371,34 @@ async def test_escalations_count_against_the_receivers_rate_limit() -> None:
         assert engine.dispatch_state is not None
         assert engine.dispatch_state.stats["rate_limited"] == 1
         assert engine.dispatch_state.stats["lifecycle_rate_counted"] == 1
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "none"])
+async def test_stored_audit_pages_through_the_whole_trail(tmp_path: Path, kind: str) -> None:
+    from alertkit.stores.memory_store import MemoryStore
+
+    clock = ak.FakeClock(T0)
+    store: object = {"memory": MemoryStore(), "sqlite": str(tmp_path / "state.db"),
+                     "none": None}[kind]
+    lifecycle = Lifecycle(audit_limit=5, tenant_label="host")
+    async with make(clock, {"ops": Recorder()}, lifecycle, store=store) as engine:
+        engine.observe("cpu", 95, host="a")
+        engine.observe("cpu", 95, host="b")
+        await settle(clock, 1)
+        a, b = fp_of(engine, "a"), fp_of(engine, "b")
+        for i in range(20):
+            await engine.comment(a if i % 2 else b, f"note {i}", actor="ann")
+        trail = await engine.stored_audit()
+        if kind == "none":  # only the in-memory trail (audit_limit)
+            assert len(trail) < 22
+            return
+        assert len(trail) == 22
+        assert [r.seq for r in trail] == sorted({r.seq for r in trail})
+        mine = await engine.stored_audit(alert=a)
+        assert [r.detail.get("text") for r in mine] == [None] + [f"note {i}"
+                                                                 for i in range(1, 20, 2)]
+        page = await engine.stored_audit(after_seq=trail[9].seq, limit=3)
+        assert page == trail[10:13]
+        assert [r.fingerprint for r in await engine.stored_audit(actor=Actor("x", tenant="a"))
+                ] == [a] * 11
+        assert await engine.stored_audit(since=clock.now() + 1) == []

@@ -176,7 +176,7 @@ class Lifecycle:
         assignee_receivers: Mapping[str, str] | Callable[[str], str | None] | None = None,
         ack_stops_repeats: bool = True,
         retention: DurationLike = "7d",
-        audit_limit: int = 100_000,
+        audit_limit: int = 10_000,
     ) -> None:
         pols = tuple(policies)
         names: set[str] = set()

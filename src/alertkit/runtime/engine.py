@@ -732,6 +732,39 @@ class Engine:
             until=None if until is None else _when(until, "until"), action=action,
             tenant=tenant))
 
+    async def stored_audit(self, *, actor: Actor | str | None = None,
+                           alert: Alert | AlertRecord | str | None = None,
+                           rule: str | None = None, since: TimeLike | None = None,
+                           until: TimeLike | None = None, after_seq: int | None = None,
+                           limit: int | None = None) -> list[AuditRecord]:
+        """The whole audit trail from the state store (``store=``), filtered, oldest first,
+        numbered by the store's ``seq``; without a store, the trail kept in memory.
+        ``after_seq`` and ``limit`` page through it."""
+        who = _actor(actor)
+        tenant = None if who is None else who.tenant
+        lo = None if since is None else _when(since, "since")
+        hi = None if until is None else _when(until, "until")
+        fp = None if alert is None else _fp(alert)
+        store = self.store
+        if store is None:
+            found = list(select_audit(self.lifecycle_state.audit, fingerprint=fp, rule=rule,
+                                      since=lo, until=hi, tenant=tenant, after_seq=after_seq))
+            return found if limit is None else found[:max(0, limit)]
+        out: list[AuditRecord] = []
+        cursor = after_seq
+        while True:  # tenant filtering happens here, so page until ``limit`` are found
+            page = await store.audit(key=fp, rule=rule, since=lo, until=hi, after_seq=cursor,
+                                     limit=500)
+            for doc in page:
+                record = AuditRecord.from_dict(doc)
+                cursor = record.seq
+                if tenant is None or record.tenant == tenant:
+                    out.append(record)
+                    if limit is not None and len(out) >= limit:
+                        return out
+            if len(page) < 500:
+                return out
+
     def alert_history(self, alert: Alert | AlertRecord | str, *,
                       actor: Actor | str | None = None) -> list[AuditRecord]:
         """Everything that happened to one alert, oldest first."""
