@@ -425,3 +425,40 @@ def test_escalate_without_a_policy_is_refused() -> None:
     lc, state = started()
     with pytest.raises(LifecycleError, match="no escalation policy"):
         lc.apply(state, EscalateNow("alice", "fp1"), T0 + 1)
+
+
+# -- what the dispatcher's notifications become -----------------------------------------------
+
+def _notification(*alerts_: object, resolved_: tuple[object, ...] = ()) -> object:
+    from alertkit._core.labels import Labels
+    from alertkit._dispatch.notification import Notification
+    return Notification(receiver="ops", group_key="g", group_labels=Labels(),
+                        firing=alerts_, resolved=resolved_,  # type: ignore[arg-type]
+                        created_at=T0, idempotency_key="k")
+
+
+def test_annotate_drops_reminders_of_handled_alerts_only() -> None:
+    lc, state = started(Lifecycle(), alert("a"), alert("b"), alert("c"))
+    lc.apply(state, Acknowledge("ann", "a", note="disk"), T0 + 1)
+    lc.apply(state, Snooze("ann", "b", until=T0 + 100), T0 + 1)
+    a, b, c = (state.records[x].alert for x in "abc")
+    assert lc.annotate(state, _notification(a, b)) is None  # type: ignore[arg-type]
+    n = lc.annotate(state, _notification(a, c))  # type: ignore[arg-type]
+    assert n is not None
+    assert n.firing[0].annotations["acknowledged_by"] == "ann"
+    assert n.firing[0].annotations["acknowledged_note"] == "disk"
+    assert n.firing[0].annotations["summary"] == "DiskFull on a"
+    assert n.firing[1] is c  # open: untouched
+    unchanged = _notification(c)
+    assert lc.annotate(state, unchanged) is unchanged  # type: ignore[arg-type]
+    # a resolved alert in it: sent, so the resolution is heard
+    assert lc.annotate(state, _notification(a, resolved_=(c,))) is not None  # type: ignore[arg-type]
+    assert Lifecycle(ack_stops_repeats=False).annotate(
+        state, _notification(a, b)) is not None  # type: ignore[arg-type]
+
+
+def test_annotate_knows_nothing_of_unknown_alerts() -> None:
+    lc = Lifecycle()
+    state = lc.new_state()
+    n = _notification(alert("zz"))
+    assert lc.annotate(state, n) is n  # type: ignore[arg-type]
