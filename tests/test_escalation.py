@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alertkit._core.model import Severity
 from alertkit._errors import ConfigError, InvalidTransitionError, LifecycleError
@@ -256,3 +258,46 @@ def test_records_changed_directly_are_reindexed_on_request() -> None:
     state.records["fp1"] = rec
     state.indexed = False
     assert lc.next_wakeup(state) == T0 + 300
+
+
+# -- properties --------------------------------------------------------------------------------
+
+levels_st = st.lists(st.builds(
+    EscalationLevel, st.sampled_from(["chat", "pager", "phone"]),
+    delay=st.integers(0, 600), after=st.sampled_from(["fired", "previous"])),
+    min_size=1, max_size=4)
+
+
+@settings(max_examples=80, deadline=None)
+@given(levels=levels_st, repeat=st.integers(0, 2), repeat_after=st.integers(1, 900),
+       steps=st.lists(st.integers(0, 700), min_size=1, max_size=40))
+def test_levels_go_out_in_order_once_each_never_early(
+        levels: list[EscalationLevel], repeat: int, repeat_after: int,
+        steps: list[int]) -> None:
+    policy = EscalationPolicy(name="p", levels=levels, repeat=repeat,
+                              repeat_after=repeat_after)
+    lc = Lifecycle(policies=[policy])
+    state = lc.new_state()
+    lc.observe(state, [fired(alert())])
+    now, last_due = T0, T0
+    seen: list[tuple[int | None, int | None]] = []
+    sent: list[tuple[int | None, int | None, str]] = []
+    for dt in steps:
+        now += dt
+        due = lc.next_wakeup(state)
+        out = lc.advance(state, now)
+        if out.notifications:
+            assert due is not None and due <= now  # nothing goes out before it is due
+            assert due >= last_due
+            last_due = due
+        else:
+            assert due is None or due > now
+        for n in out.notifications:
+            sent.append((n.cycle, n.level, n.receiver))
+            if (n.cycle, n.level) not in seen:
+                seen.append((n.cycle, n.level))
+    assert len(set(sent)) == len(sent)  # no receiver notified twice for one step
+    expected = [(c + 1, lv + 1) for c in range(repeat + 1) for lv in range(len(levels))]
+    assert seen == expected[:len(seen)]  # in order, none skipped, none twice
+    if lc.next_wakeup(state) is None:
+        assert seen == expected  # exhausted only once every level of every pass went out
