@@ -22,12 +22,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from alertkit._core.evaluator import Evaluator, IngestReport, SeriesHandle
 from alertkit._core.labels import Matcher
-from alertkit._core.model import Alert, AlertEvent, EvalMode, Sample
+from alertkit._core.model import Alert, AlertEvent, EvalMode, Sample, Severity
 from alertkit._core.rules import Rule
 from alertkit._core.state import State
 from alertkit._core.timeutil import DurationLike, TimeLike, parse_duration, to_timestamp
 from alertkit._dispatch.dispatcher import Dispatcher
-from alertkit._dispatch.matchers import to_matchers
+from alertkit._dispatch.matchers import MatchersLike, to_matchers
 from alertkit._dispatch.notification import Notification
 from alertkit._dispatch.retry import RetryPolicy
 from alertkit._dispatch.silences import Silence
@@ -703,7 +703,8 @@ class Engine:
     def alert_records(
         self, *, actor: Actor | str | None = None,
         status: Status | str | Iterable[Status | str] | None = None,
-        severity: Any = None, labels: Any = None, assignee: str | None = None,
+        severity: Severity | str | Iterable[Severity | str] | None = None,
+        labels: MatchersLike | None = None, assignee: str | None = None,
         rule: str | None = None, since: TimeLike | None = None,
         until: TimeLike | None = None,
     ) -> list[AlertRecord]:
