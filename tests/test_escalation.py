@@ -18,7 +18,7 @@ from alertkit._lifecycle.commands import (
 )
 from alertkit._lifecycle.escalation import EscalationLevel, EscalationPolicy, select_policy
 from alertkit._lifecycle.lifecycle import Lifecycle
-from alertkit._lifecycle.model import LifecycleState, Status
+from alertkit._lifecycle.model import LifecycleState, LifecycleStatus
 from lifecycle_helpers import T0, alert, fired, resolved
 
 CHAT_PAGER_PHONE = EscalationPolicy(name="oncall", levels=[
@@ -235,7 +235,7 @@ def test_a_removed_policy_stops_quietly_after_a_restore() -> None:
     restored = LifecycleState.from_dict(state.to_dict())
     other = Lifecycle()  # the policy is gone from the configuration
     assert not other.advance(restored, T0 + 3600).notifications
-    assert restored.records["fp1"].status is Status.OPEN
+    assert restored.records["fp1"].status is LifecycleStatus.OPEN
 
 
 def test_adopted_records_bring_their_timers() -> None:

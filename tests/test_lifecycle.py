@@ -34,7 +34,7 @@ from alertkit._lifecycle.model import (
     TRANSITIONS,
     AlertRecord,
     LifecycleState,
-    Status,
+    LifecycleStatus,
     check_transition,
 )
 from alertkit._lifecycle.queries import find, stats
@@ -53,7 +53,7 @@ def started(lc: Lifecycle | None = None, *alerts_: object) -> tuple[Lifecycle, L
 def test_firing_opens_a_record_with_a_fire_audit_record() -> None:
     _, state = started()
     rec = state.records["fp1"]
-    assert (rec.status, rec.fired_at, rec.occurrence, rec.rule) == (Status.OPEN, T0, 1,
+    assert (rec.status, rec.fired_at, rec.occurrence, rec.rule) == (LifecycleStatus.OPEN, T0, 1,
                                                                      "DiskFull")
     [a] = state.audit
     assert (a.seq, a.actor, a.action, a.before, a.after["status"]) == (1, SYSTEM, "fire",
@@ -64,7 +64,7 @@ def test_acknowledge_records_who_when_and_note() -> None:
     lc, state = started()
     out = lc.apply(state, Acknowledge("alice", "fp1", note="on it"), T0 + 60)
     rec = out.records[0]
-    assert rec.status is Status.ACKNOWLEDGED
+    assert rec.status is LifecycleStatus.ACKNOWLEDGED
     assert (rec.acknowledged_by, rec.acknowledged_at, rec.ack_note) == ("alice", T0 + 60,
                                                                        "on it")
     [a] = out.audit
@@ -92,7 +92,7 @@ def test_unacknowledge_reopens() -> None:
     lc, state = started()
     lc.apply(state, Acknowledge("alice", "fp1"), T0 + 1)
     rec = lc.apply(state, Unacknowledge("alice", "fp1", note="wrong one"), T0 + 2).records[0]
-    assert (rec.status, rec.acknowledged_by) == (Status.OPEN, None)
+    assert (rec.status, rec.acknowledged_by) == (LifecycleStatus.OPEN, None)
     with pytest.raises(InvalidTransitionError, match="not acknowledged"):
         lc.apply(state, Unacknowledge("alice", "fp1"), T0 + 3)
 
@@ -101,7 +101,7 @@ def test_assign_keeps_the_status_and_is_audited() -> None:
     lc, state = started()
     out = lc.apply(state, Assign("lead", "fp1", "bob"), T0 + 1)
     assert out.records[0].assignee == "bob"
-    assert out.records[0].status is Status.OPEN
+    assert out.records[0].status is LifecycleStatus.OPEN
     assert out.audit[0].before["assignee"] is None
     assert out.audit[0].after["assignee"] == "bob"
 
@@ -118,12 +118,12 @@ def test_snooze_until_then_open_again() -> None:
     lc, state = started()
     lc.apply(state, Acknowledge("alice", "fp1"), T0 + 1)
     rec = lc.apply(state, Snooze("alice", "fp1", until=T0 + 600), T0 + 2).records[0]
-    assert (rec.status, rec.snoozed_until, rec.acknowledged_by) == (Status.SNOOZED,
+    assert (rec.status, rec.snoozed_until, rec.acknowledged_by) == (LifecycleStatus.SNOOZED,
                                                                     T0 + 600, None)
     assert lc.next_wakeup(state) == T0 + 600
     assert not lc.advance(state, T0 + 599)
     out = lc.advance(state, T0 + 600)
-    assert out.records[0].status is Status.OPEN
+    assert out.records[0].status is LifecycleStatus.OPEN
     assert (out.audit[0].actor, out.audit[0].action) == (SYSTEM, "wake")
 
 
@@ -138,7 +138,7 @@ def test_manual_resolve_then_rule_resolution_is_silent() -> None:
     out = lc.apply(state, Resolve("alice", "fp1", reason="fixed by hand"), T0 + 30)
     rec = out.records[0]
     assert (rec.status, rec.resolved_by, rec.resolve_reason, rec.resolved_at) == (
-        Status.RESOLVED, "alice", "fixed by hand", T0 + 30)
+        LifecycleStatus.RESOLVED, "alice", "fixed by hand", T0 + 30)
     with pytest.raises(InvalidTransitionError, match="it is resolved"):
         lc.apply(state, Resolve("alice", "fp1"), T0 + 31)
     out = lc.observe(state, [resolved(alert(), T0 + 40)])
@@ -154,7 +154,7 @@ def test_refiring_after_resolution_is_a_new_occurrence_keeping_the_assignee() ->
     lc.observe(state, [fired(alert(fired_at=T0 + 100))])
     rec = state.records["fp1"]
     assert (rec.status, rec.occurrence, rec.assignee, rec.acknowledged_by, rec.fired_at) == (
-        Status.OPEN, 2, "bob", None, T0 + 100)
+        LifecycleStatus.OPEN, 2, "bob", None, T0 + 100)
 
 
 def test_expiry_after_ttl_without_update() -> None:
@@ -163,13 +163,13 @@ def test_expiry_after_ttl_without_update() -> None:
     assert lc.touch(state, "fp1", T0 + 1800)
     assert not lc.advance(state, T0 + 3600)
     out = lc.advance(state, T0 + 1800 + 3600)
-    assert out.records[0].status is Status.EXPIRED
+    assert out.records[0].status is LifecycleStatus.EXPIRED
     assert out.audit[0].action == "expire"
     with pytest.raises(InvalidTransitionError, match="expired"):
         lc.apply(state, Acknowledge("alice", "fp1"), T0 + 9000)
     assert not lc.touch(state, "fp1", T0 + 9001)  # expired alerts are not refreshed
     lc.observe(state, [fired(alert(fired_at=T0 + 9002))])
-    assert state.records["fp1"].status is Status.OPEN
+    assert state.records["fp1"].status is LifecycleStatus.OPEN
 
 
 def test_old_resolved_records_are_forgotten_after_retention() -> None:
@@ -189,7 +189,7 @@ def test_unknown_alert() -> None:
 
 def test_transition_table_is_the_only_source() -> None:
     for action, allowed in TRANSITIONS.items():
-        for before in [None, *Status]:
+        for before in [None, *LifecycleStatus]:
             if before in allowed:
                 assert check_transition(action, before, "x") is allowed[before]
             else:
@@ -260,7 +260,7 @@ def test_authorization_policy_denies() -> None:
     lc.apply(state, Acknowledge("alice", "fp1"), T0 + 1)
     with pytest.raises(PermissionDenied, match="alice may not resolve alert fp1"):
         lc.apply(state, Resolve("alice", "fp1"), T0 + 2)
-    assert state.records["fp1"].status is Status.ACKNOWLEDGED
+    assert state.records["fp1"].status is LifecycleStatus.ACKNOWLEDGED
     lc.apply(state, Resolve(Actor("root", roles={"admin"}), "fp1"), T0 + 3)
     assert calls == [("alice", "acknowledge", "fp1"), ("alice", "resolve", "fp1"),
                      ("root", "resolve", "fp1")]
@@ -274,7 +274,7 @@ def test_tenants_do_not_see_each_other() -> None:
     lc.apply(state, Acknowledge(acme, "a"), T0 + 1)
     with pytest.raises(AlertNotFoundError):
         lc.apply(state, Acknowledge(acme, "b"), T0 + 1)
-    assert state.records["b"].status is Status.OPEN
+    assert state.records["b"].status is LifecycleStatus.OPEN
     lc.apply(state, Acknowledge(Actor("operator"), "b"), T0 + 2)  # no tenant: everything
     assert [r.fingerprint for r in state.records.values() if lc.visible(acme, r)] == ["a"]
 
@@ -379,7 +379,7 @@ def test_find_filters_every_way() -> None:
 
     assert fps() == ["a", "b", "c"]
     assert fps(status="open") == ["a", "b"]
-    assert fps(status=[Status.ACKNOWLEDGED]) == ["c"]
+    assert fps(status=[LifecycleStatus.ACKNOWLEDGED]) == ["c"]
     assert fps(severity="critical") == ["c"]
     assert fps(severity=[Severity.HIGH, "low"]) == ["a", "b"]
     assert fps(labels={"host": "db1"}) == ["a"]

@@ -22,7 +22,7 @@ from alertkit._errors import (
 from alertkit._lifecycle.commands import Actor
 from alertkit._lifecycle.escalation import EscalationLevel, EscalationPolicy
 from alertkit._lifecycle.lifecycle import Lifecycle
-from alertkit._lifecycle.model import AlertRecord, Status
+from alertkit._lifecycle.model import AlertRecord, LifecycleStatus
 from alertkit.notify.sender import DeliveryContext
 from alertkit.runtime.delivery import Receiver
 from alertkit.runtime.engine import Engine
@@ -86,7 +86,7 @@ async def test_ack_stops_repeats_and_notifications_say_who_acknowledged() -> Non
         await settle(clock, 11)
         assert len(ops.sent) == 1
         rec = await engine.acknowledge(fp_of(engine, "a"), actor="alice", note="on it")
-        assert rec.status is Status.ACKNOWLEDGED
+        assert rec.status is LifecycleStatus.ACKNOWLEDGED
         await settle(clock, 600, step=5)  # two repeat intervals: nothing, it is acked
         assert len(ops.sent) == 1
         engine.observe("cpu", 97, host="b")  # a new alert in the group: sent, a annotated
@@ -176,7 +176,7 @@ async def test_resolution_notifies_the_assignee() -> None:
         [n] = recs["bob-mail"].sent
         assert n.status == "resolved"
         assert n.resolved[0].annotations["assignee"] == "bob"
-        assert engine.alert_record(fp).status is Status.RESOLVED
+        assert engine.alert_record(fp).status is LifecycleStatus.RESOLVED
 
 
 async def test_manual_resolve_comment_snooze_and_queries() -> None:
@@ -191,7 +191,7 @@ async def test_manual_resolve_comment_snooze_and_queries() -> None:
         assert rec.snoozed_until == clock.now() + 600
         assert [r.fingerprint for r in engine.alert_records(status="snoozed")] == [b]
         await settle(clock, 602, step=7)
-        assert engine.alert_record(b).status is Status.OPEN
+        assert engine.alert_record(b).status is LifecycleStatus.OPEN
         await engine.resolve(a, actor="alice", reason="restarted")
         assert [r.fingerprint for r in engine.alert_records(status="resolved")] == [a]
         assert [r.fingerprint for r in engine.alert_records(labels={"host": "b"})] == [b]
@@ -225,7 +225,7 @@ async def test_lifecycle_state_survives_a_snapshot() -> None:
         snap = engine.snapshot()
     async with make(clock, {"ops": Recorder()}, state=snap) as again:
         rec = again.alert_record(fp)
-        assert (rec.status, rec.acknowledged_by) == (Status.ACKNOWLEDGED, "alice")
+        assert (rec.status, rec.acknowledged_by) == (LifecycleStatus.ACKNOWLEDGED, "alice")
         assert [a.action for a in again.alert_history(fp)] == ["fire", "acknowledge"]
 
 
@@ -277,14 +277,14 @@ async def test_expiry_when_the_rule_no_longer_knows_the_alert(tmp_path: Path) ->
         await settle(clock, 1)
         fp = fp_of(engine, "a")
         await settle(clock, 1200, step=30)  # still firing: refreshed, never expires
-        assert engine.alert_record(fp).status is Status.OPEN
+        assert engine.alert_record(fp).status is LifecycleStatus.OPEN
         snap = engine.snapshot()
     doc = json.loads(snap)
     doc["evaluator"] = json.loads(Engine([RULE]).snapshot())["evaluator"]  # rule forgot it
     async with make(clock, {"ops": Recorder()}, Lifecycle(ttl="10m"),
                     state=json.dumps(doc).encode()) as again:
         await settle(clock, 601, step=30)
-        assert again.alert_record(fp).status is Status.EXPIRED
+        assert again.alert_record(fp).status is LifecycleStatus.EXPIRED
 
 
 async def test_configuration_errors() -> None:
@@ -349,7 +349,7 @@ async def test_an_assignee_mapped_to_an_unknown_receiver_is_logged_not_fatal(
         await settle(clock, 2)
         assert engine.lifecycle_undeliverable == 1  # eve's 42 means nobody
         assert "no receiver named 'nowhere'" in caplog.text
-        assert {r.status for r in engine.alert_records()} == {Status.RESOLVED}
+        assert {r.status for r in engine.alert_records()} == {LifecycleStatus.RESOLVED}
 
 
 async def test_escalations_count_against_the_receivers_rate_limit() -> None:

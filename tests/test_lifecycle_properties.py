@@ -24,7 +24,7 @@ from alertkit._lifecycle.commands import (
 )
 from alertkit._lifecycle.escalation import EscalationLevel, EscalationPolicy
 from alertkit._lifecycle.lifecycle import Lifecycle, Outcome
-from alertkit._lifecycle.model import ACK, OPEN, TRANSITIONS, LifecycleState, Status
+from alertkit._lifecycle.model import ACK, OPEN, TRANSITIONS, LifecycleState, LifecycleStatus
 from lifecycle_helpers import T0, alert, fired, resolved
 
 FPS = ("a", "b", "c")
@@ -111,9 +111,9 @@ class LifecycleMachine(RuleBasedStateMachine):
         assert all(x.at <= y.at for x, y in itertools.pairwise(trail))
         last: dict[str, str | None] = {}
         for a in trail:
-            before = None if a.before is None else Status(a.before["status"])
+            before = None if a.before is None else LifecycleStatus(a.before["status"])
             assert a.before is None or last.get(a.fingerprint) == a.before["status"], a
-            assert TRANSITIONS[a.action].get(before) is Status(a.after["status"]), a
+            assert TRANSITIONS[a.action].get(before) is LifecycleStatus(a.after["status"]), a
             last[a.fingerprint] = a.after["status"]
         for fp, rec in self.state.records.items():
             assert last.get(fp) == rec.status.value  # no status change goes unaudited
@@ -130,9 +130,9 @@ class LifecycleMachine(RuleBasedStateMachine):
             if rec.status is ACK:
                 assert rec.acknowledged_by is not None
                 assert rec.escalation is None or rec.escalation.due_at is None
-            if rec.status is Status.SNOOZED:
+            if rec.status is LifecycleStatus.SNOOZED:
                 assert rec.snoozed_until is not None and rec.snoozed_until > rec.status_since
-            if rec.status in (Status.RESOLVED, Status.EXPIRED):
+            if rec.status in (LifecycleStatus.RESOLVED, LifecycleStatus.EXPIRED):
                 assert rec.escalation is None or rec.escalation.due_at is None
             assert rec.status_since <= self.now
             assert rec.acks <= rec.occurrence and rec.resolves <= rec.occurrence

@@ -55,8 +55,8 @@ from .model import (
     SNOOZED,
     AlertRecord,
     LifecycleState,
+    LifecycleStatus,
     Note,
-    Status,
     check_transition,
 )
 
@@ -625,7 +625,7 @@ class Lifecycle:
         ch.audit.append(record)
 
 
-def _move(rec: AlertRecord, status: Status, now: float) -> AlertRecord:
+def _move(rec: AlertRecord, status: LifecycleStatus, now: float) -> AlertRecord:
     """``rec`` in ``status`` from ``now``, the time in the old status added up."""
     if status is rec.status:
         return rec

@@ -1,7 +1,7 @@
 """The lifecycle's values: statuses, the transition table, alert records, the state.
 
 An alert enters the lifecycle when it fires. From then on its
-:class:`AlertRecord` says where it stands (:class:`Status`), who acknowledged
+:class:`AlertRecord` says where it stands (:class:`LifecycleStatus`), who acknowledged
 or owns it, when it is snoozed until, how far its escalation went, and how long
 it spent in each status. :data:`TRANSITIONS` is the whole status machine, in
 one table; every command and system change is checked against it.
@@ -44,15 +44,15 @@ __all__ = [
     "AlertRecord",
     "EscalationProgress",
     "LifecycleState",
+    "LifecycleStatus",
     "Note",
-    "Status",
     "check_transition",
 ]
 
 FORMAT_VERSION = 1
 
 
-class Status(enum.Enum):
+class LifecycleStatus(enum.Enum):
     """Where an alert stands in its lifecycle."""
 
     OPEN = "open"
@@ -70,12 +70,13 @@ class Status(enum.Enum):
         return self.value
 
 
-OPEN, ACK, SNOOZED, RESOLVED, EXPIRED = (Status.OPEN, Status.ACKNOWLEDGED, Status.SNOOZED,
-                                         Status.RESOLVED, Status.EXPIRED)
+OPEN, ACK, SNOOZED, RESOLVED, EXPIRED = (
+    LifecycleStatus.OPEN, LifecycleStatus.ACKNOWLEDGED, LifecycleStatus.SNOOZED,
+    LifecycleStatus.RESOLVED, LifecycleStatus.EXPIRED)
 ACTIVE = frozenset({OPEN, ACK, SNOOZED})
 """The statuses of an alert that is still firing as far as the lifecycle knows."""
 
-TRANSITIONS: Mapping[str, Mapping[Status | None, Status]] = {
+TRANSITIONS: Mapping[str, Mapping[LifecycleStatus | None, LifecycleStatus]] = {
     # action: {status before (None: no record yet): status after}
     "fire": {None: OPEN, RESOLVED: OPEN, EXPIRED: OPEN, OPEN: OPEN, ACK: ACK,
              SNOOZED: SNOOZED},
@@ -83,7 +84,7 @@ TRANSITIONS: Mapping[str, Mapping[Status | None, Status]] = {
     "acknowledge": {OPEN: ACK, SNOOZED: ACK},
     "unacknowledge": {ACK: OPEN},
     "assign": {OPEN: OPEN, ACK: ACK, SNOOZED: SNOOZED},
-    "comment": {s: s for s in Status},
+    "comment": {s: s for s in LifecycleStatus},
     "snooze": {OPEN: SNOOZED, ACK: SNOOZED, SNOOZED: SNOOZED},
     "wake": {SNOOZED: OPEN},
     "resolve": {OPEN: RESOLVED, ACK: RESOLVED, SNOOZED: RESOLVED},
@@ -106,7 +107,8 @@ _WHY = {
 }
 
 
-def check_transition(action: str, status: Status | None, fingerprint: str) -> Status:
+def check_transition(action: str, status: LifecycleStatus | None,
+                     fingerprint: str) -> LifecycleStatus:
     """The status after ``action`` from ``status``, or a precise error."""
     allowed = TRANSITIONS[action]
     after = allowed.get(status)
@@ -172,7 +174,7 @@ class AlertRecord:
     severity: Severity
     alert: Alert
     tenant: str | None = None
-    status: Status = OPEN
+    status: LifecycleStatus = OPEN
     status_since: float
     fired_at: float
     updated_at: float
@@ -260,7 +262,8 @@ class AlertRecord:
                 raise TypeError(f"time_in {time_in!r} is not an object")
             return cls(
                 fingerprint=_str(d, "fingerprint"), rule=_str(d, "rule"), severity=severity,
-                alert=alert, tenant=_opt_str(d, "tenant"), status=Status(_str(d, "status")),
+                alert=alert, tenant=_opt_str(d, "tenant"),
+                status=LifecycleStatus(_str(d, "status")),
                 status_since=_num(d, "status_since"), fired_at=_num(d, "fired_at"),
                 updated_at=_num(d, "updated_at"), occurrence=_int(d, "occurrence"),
                 acknowledged_by=_opt_str(d, "acknowledged_by"),

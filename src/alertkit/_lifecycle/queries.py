@@ -18,22 +18,23 @@ from alertkit._core.model import Severity
 from alertkit._dispatch.matchers import MatchersLike, matches_all, to_matchers
 from alertkit._errors import LifecycleError
 
-from .model import AlertRecord, Status
+from .model import AlertRecord, LifecycleStatus
 
 __all__ = ["RuleStats", "find", "stats"]
 
 
-def _statuses(value: Status | str | Iterable[Status | str] | None) -> frozenset[Status] | None:
+def _statuses(value: LifecycleStatus | str | Iterable[LifecycleStatus | str] | None
+              ) -> frozenset[LifecycleStatus] | None:
     if value is None:
         return None
-    items = (value,) if isinstance(value, Status | str) else tuple(value)
+    items = (value,) if isinstance(value, LifecycleStatus | str) else tuple(value)
     out = set()
     for s in items:
         try:
-            out.add(s if isinstance(s, Status) else Status(s))
+            out.add(s if isinstance(s, LifecycleStatus) else LifecycleStatus(s))
         except ValueError:
             raise LifecycleError(f"status: {s!r} is not a status "
-                                 f"({', '.join(x.value for x in Status)})") from None
+                                 f"({', '.join(x.value for x in LifecycleStatus)})") from None
     return frozenset(out)
 
 
@@ -56,7 +57,7 @@ def _severities(value: Severity | str | Iterable[Severity | str] | None
 
 def find(
     records: Iterable[AlertRecord], *,
-    status: Status | str | Iterable[Status | str] | None = None,
+    status: LifecycleStatus | str | Iterable[LifecycleStatus | str] | None = None,
     severity: Severity | str | Iterable[Severity | str] | None = None,
     labels: MatchersLike | None = None,
     assignee: str | None = None,

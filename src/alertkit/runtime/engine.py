@@ -57,7 +57,7 @@ from alertkit._lifecycle.commands import (
     to_actor,
 )
 from alertkit._lifecycle.lifecycle import Lifecycle, Outcome
-from alertkit._lifecycle.model import AlertRecord, LifecycleState, Status
+from alertkit._lifecycle.model import AlertRecord, LifecycleState, LifecycleStatus
 from alertkit.notify._base import Notifier
 from alertkit.runtime.delivery import DeliveryOutcome, DeliveryWorker, Receiver
 from alertkit.stores.base import StateStore
@@ -702,7 +702,7 @@ class Engine:
 
     def alert_records(
         self, *, actor: Actor | str | None = None,
-        status: Status | str | Iterable[Status | str] | None = None,
+        status: LifecycleStatus | str | Iterable[LifecycleStatus | str] | None = None,
         severity: Severity | str | Iterable[Severity | str] | None = None,
         labels: MatchersLike | None = None, assignee: str | None = None,
         rule: str | None = None, since: TimeLike | None = None,
