@@ -258,33 +258,36 @@ class Lifecycle:
         who = actor.name
         detail: dict[str, Any] = {}
         new: AlertRecord
+        touched = max(rec.updated_at, now)
         if isinstance(command, Acknowledge):
+            first = rec.first_ack_at is None
             new = attrs.evolve(
-                _move(rec, after, now), acknowledged_by=who, acknowledged_at=now,
+                rec, **_moved(rec, after, now), acknowledged_by=who, acknowledged_at=now,
                 ack_note=command.note, snoozed_until=None, escalation=_stopped(rec),
-                first_ack_at=rec.first_ack_at if rec.first_ack_at is not None else now)
-            if rec.first_ack_at is None:
-                new = attrs.evolve(new, acks=rec.acks + 1,
-                                   ack_total=rec.ack_total + max(0.0, now - rec.fired_at))
+                first_ack_at=now if first else rec.first_ack_at,
+                acks=rec.acks + 1 if first else rec.acks,
+                ack_total=(rec.ack_total + max(0.0, now - rec.fired_at)) if first
+                else rec.ack_total, updated_at=touched)
             detail = {"note": command.note}
         elif isinstance(command, Unacknowledge):
-            new = attrs.evolve(_move(rec, after, now), acknowledged_by=None,
+            new = attrs.evolve(rec, **_moved(rec, after, now), acknowledged_by=None,
                                acknowledged_at=None, ack_note="",
-                               escalation=self._restart(rec, now))
+                               escalation=self._restart(rec, now), updated_at=touched)
             detail = {"note": command.note}
         elif isinstance(command, Assign):
-            new = attrs.evolve(rec, assignee=command.assignee)
+            new = attrs.evolve(rec, assignee=command.assignee, updated_at=touched)
             detail = {"assignee": command.assignee}
         elif isinstance(command, Comment):
-            new = attrs.evolve(rec, comments=(*rec.comments, Note(who, now, command.text)))
+            new = attrs.evolve(rec, comments=(*rec.comments, Note(who, now, command.text)),
+                               updated_at=touched)
             detail = {"text": command.text}
         elif isinstance(command, Snooze):
             if command.until <= now:
                 raise LifecycleError(f"until: {_iso(command.until)} is not after now "
                                      f"({_iso(now)})")
-            new = attrs.evolve(_move(rec, after, now), snoozed_until=command.until,
+            new = attrs.evolve(rec, **_moved(rec, after, now), snoozed_until=command.until,
                                acknowledged_by=None, acknowledged_at=None, ack_note="",
-                               escalation=_stopped(rec))
+                               escalation=_stopped(rec), updated_at=touched)
             detail = {"until": command.until, "note": command.note}
         elif isinstance(command, Resolve):
             new = self._resolved(rec, now, who, command.reason, ch)
@@ -306,7 +309,8 @@ class Lifecycle:
             new, detail = self._escalate(attrs.evolve(rec, escalation=prog), policy, now, ch)
         else:  # pragma: no cover - the Command union is closed
             raise LifecycleError(f"{command!r} is not a lifecycle command")
-        new = attrs.evolve(new, updated_at=max(new.updated_at, now))
+        if new.updated_at < touched:  # resolve and escalate build their record elsewhere
+            new = attrs.evolve(new, updated_at=touched)
         self._write(state, ch, new, now, who, action, rec, detail)
         return ch.outcome()
 
@@ -358,7 +362,7 @@ class Lifecycle:
                               fired_at=fired, updated_at=now, escalation=progress)
         else:  # fires again after resolving or expiring: a new occurrence
             new = attrs.evolve(
-                _move(rec, OPEN, now), alert=alert, severity=alert.severity, tenant=tenant,
+                rec, **_moved(rec, OPEN, now), alert=alert, severity=alert.severity, tenant=tenant,
                 fired_at=fired, updated_at=now, occurrence=rec.occurrence + 1,
                 acknowledged_by=None, acknowledged_at=None, first_ack_at=None, ack_note="",
                 snoozed_until=None, resolved_at=None, resolved_by=None, resolve_reason="",
@@ -369,7 +373,7 @@ class Lifecycle:
 
     def _resolved(self, rec: AlertRecord, now: float, by: str | None, reason: str,
                   ch: _Changes) -> AlertRecord:
-        new = attrs.evolve(_move(rec, RESOLVED, now), resolved_at=now, resolved_by=by,
+        new = attrs.evolve(rec, **_moved(rec, RESOLVED, now), resolved_at=now, resolved_by=by,
                            resolve_reason=reason, snoozed_until=None,
                            escalation=_stopped(rec), resolves=rec.resolves + 1,
                            resolve_total=rec.resolve_total + max(0.0, now - rec.fired_at))
@@ -427,13 +431,13 @@ class Lifecycle:
                 ch.removed.append(fp)
             return
         if ttl is not None and now - rec.updated_at >= ttl:
-            new = attrs.evolve(_move(rec, check_transition("expire", status, fp), now),
+            new = attrs.evolve(rec, **_moved(rec, check_transition("expire", status, fp), now),
                                snoozed_until=None, escalation=_stopped(rec))
             self._write(state, ch, new, now, SYSTEM, "expire", rec,
                         {"ttl": ttl, "updated_at": rec.updated_at})
             return
         if status is SNOOZED and rec.snoozed_until is not None and rec.snoozed_until <= now:
-            new = attrs.evolve(_move(rec, check_transition("wake", status, fp), now),
+            new = attrs.evolve(rec, **_moved(rec, check_transition("wake", status, fp), now),
                                snoozed_until=None, escalation=self._restart(rec, now))
             self._write(state, ch, new, now, SYSTEM, "wake", rec,
                         {"snoozed_until": rec.snoozed_until})
@@ -625,15 +629,15 @@ class Lifecycle:
         ch.audit.append(record)
 
 
-def _move(rec: AlertRecord, status: LifecycleStatus, now: float) -> AlertRecord:
-    """``rec`` in ``status`` from ``now``, the time in the old status added up."""
+def _moved(rec: AlertRecord, status: LifecycleStatus, now: float) -> dict[str, Any]:
+    """The changes that put ``rec`` in ``status`` from ``now``, the time in the old status
+    added up (one ``attrs.evolve`` per change keeps commands cheap)."""
     if status is rec.status:
-        return rec
+        return {}
     key = rec.status.value
     time_in = dict(rec.time_in)
     time_in[key] = time_in.get(key, 0.0) + max(0.0, now - rec.status_since)
-    return attrs.evolve(rec, status=status, status_since=max(now, rec.status_since),
-                        time_in=time_in)
+    return {"status": status, "status_since": max(now, rec.status_since), "time_in": time_in}
 
 
 def _stopped(rec: AlertRecord) -> Any:
