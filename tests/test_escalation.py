@@ -301,3 +301,29 @@ def test_levels_go_out_in_order_once_each_never_early(
     assert seen == expected[:len(seen)]  # in order, none skipped, none twice
     if lc.next_wakeup(state) is None:
         assert seen == expected  # exhausted only once every level of every pass went out
+
+
+def test_selection_by_route_receivers_uses_the_router() -> None:
+    db = EscalationPolicy(name="db", levels=[EscalationLevel("dba")],
+                          route_receivers=["db-team"])
+    rest = EscalationPolicy(name="rest", levels=[EscalationLevel("chat")])
+
+    def router(labels: object) -> list[str]:
+        return ["db-team"] if dict(labels).get("team") == "db" else ["ops"]  # type: ignore[call-overload]
+
+    lc = Lifecycle(policies=[db, rest], router=router)
+    state = lc.new_state()
+    lc.observe(state, [fired(alert("x", team="db")), fired(alert("y", team="web"))])
+    assert state.records["x"].escalation is not None
+    assert state.records["x"].escalation.policy == "db"
+    assert state.records["y"].escalation is not None
+    assert state.records["y"].escalation.policy == "rest"
+    no_router = Lifecycle(policies=[db])  # route_receivers without a router: never applies
+    s2 = no_router.new_state()
+    no_router.observe(s2, [fired(alert("x", team="db"))])
+    assert s2.records["x"].escalation is None
+
+
+def test_bad_route_receivers() -> None:
+    with pytest.raises(ConfigError, match="route_receivers"):
+        EscalationPolicy(name="p", levels=[EscalationLevel("c")], route_receivers=[""])

@@ -402,3 +402,32 @@ async def test_stored_audit_pages_through_the_whole_trail(tmp_path: Path, kind: 
         assert [r.fingerprint for r in await engine.stored_audit(actor=Actor("x", tenant="a"))
                 ] == [a] * 11
         assert await engine.stored_audit(since=clock.now() + 1) == []
+
+
+async def test_policy_selected_by_the_dispatchers_route() -> None:
+    clock = ak.FakeClock(T0)
+    recs = {"ops": Recorder(), "db-team": Recorder(), "dba-pager": Recorder()}
+    dispatcher = ak.Dispatcher(
+        ak.Route(receiver="ops", group_by=("alertname",), routes=[
+            ak.Route(receiver="db-team", matchers={"host": "db1"})]),
+        [ak.ReceiverConfig(name=n) for n in recs])
+    policy = EscalationPolicy(name="db", levels=[EscalationLevel("dba-pager")],
+                              route_receivers=["db-team"])
+    lifecycle = Lifecycle(policies=[policy])
+    async with Engine([RULE], clock=clock, stale_after="1d", dispatcher=dispatcher,
+                      receivers=[Receiver(n, {"rec": r}) for n, r in recs.items()],
+                      lifecycle=lifecycle) as engine:
+        engine.observe("cpu", 95, host="db1")
+        engine.observe("cpu", 95, host="web1")
+        await settle(clock, 2)
+        assert [n.firing[0].labels["host"] for n in recs["dba-pager"].sent] == ["db1"]
+        assert engine.alert_record(fp_of(engine, "web1")).escalation is None
+
+
+async def test_route_receivers_need_a_dispatcher_that_has_them() -> None:
+    policy = EscalationPolicy(name="db", levels=[EscalationLevel("ops")],
+                              route_receivers=["db-team"])
+    with pytest.raises(ConfigError, match="need a dispatcher"):
+        Engine([RULE], lifecycle=Lifecycle(policies=[policy]))
+    with pytest.raises(ConfigError, match="does not have: db-team"):
+        make(ak.FakeClock(T0), {"ops": Recorder()}, Lifecycle(policies=[policy]))

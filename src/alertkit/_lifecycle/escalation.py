@@ -10,7 +10,8 @@ new :class:`~alertkit._lifecycle.model.EscalationProgress`.
 
 Selection (:func:`select_policy`): the first policy, in the order given, whose
 ``severities`` include the alert's, whose ``matchers`` (as a route's) all match
-its labels, and whose ``tenant`` (if set) is the alert's.
+its labels, whose ``route_receivers`` (if any) include a receiver the routing
+tree sends it to, and whose ``tenant`` (if set) is the alert's.
 """
 
 from __future__ import annotations
@@ -112,6 +113,15 @@ def _name(value: str) -> str:
     return value
 
 
+def _route_receivers(value: str | Iterable[str]) -> tuple[str, ...]:
+    items = (value,) if isinstance(value, str) else tuple(value)
+    for r in items:
+        if not isinstance(r, str) or not r:
+            raise ConfigError(f"escalation policy route_receivers: {r!r} is not a receiver "
+                              f"name")
+    return items
+
+
 def _tenant(value: str | None) -> str | None:
     if value is not None and (not isinstance(value, str) or not value):
         raise ConfigError(f"escalation policy tenant: {value!r} is not a tenant name")
@@ -124,8 +134,9 @@ class EscalationPolicy:
 
     ``repeat`` passes follow the first one (0: go through the levels once); each repeat
     starts ``repeat_after`` after the last level went out. ``severities`` (None: any),
-    ``matchers`` (a route's matchers) and ``tenant`` (None: any) select the alerts the
-    policy applies to.
+    ``matchers`` (a route's matchers), ``route_receivers`` (the policy applies to alerts
+    the dispatcher's routing tree sends to one of these receivers; empty: any) and
+    ``tenant`` (None: any) select the alerts the policy applies to.
 
     >>> EscalationPolicy(name="db", levels=[EscalationLevel("chat"),
     ...                                     EscalationLevel("pager", delay="5m")]).levels[1].delay
@@ -138,6 +149,7 @@ class EscalationPolicy:
     repeat_after: float = attrs.field(default=0.0, converter=_delay)
     matchers: tuple[Matcher, ...] = attrs.field(default=(), converter=_matchers)
     severities: frozenset[Severity] | None = attrs.field(default=None, converter=_severities)
+    route_receivers: tuple[str, ...] = attrs.field(default=(), converter=_route_receivers)
     tenant: str | None = attrs.field(default=None, converter=_tenant)
 
     def __attrs_post_init__(self) -> None:
@@ -148,10 +160,14 @@ class EscalationPolicy:
                               f"repeat_after or delays")
 
     def applies_to(self, labels: Mapping[str, str], severity: Severity,
-                   tenant: str | None) -> bool:
+                   tenant: str | None, routed_to: Iterable[str] = ()) -> bool:
+        """Whether the policy covers this alert; ``routed_to`` lists the receivers the
+        routing tree sends it to (needed only for ``route_receivers``)."""
         if self.severities is not None and severity not in self.severities:
             return False
         if self.tenant is not None and self.tenant != tenant:
+            return False
+        if self.route_receivers and not set(self.route_receivers).intersection(routed_to):
             return False
         return matches_all(self.matchers, labels)
 
@@ -162,10 +178,12 @@ class EscalationPolicy:
 
 
 def select_policy(policies: Iterable[EscalationPolicy], labels: Mapping[str, str],
-                  severity: Severity, tenant: str | None = None) -> EscalationPolicy | None:
+                  severity: Severity, tenant: str | None = None,
+                  routed_to: Iterable[str] = ()) -> EscalationPolicy | None:
     """The first policy that applies to the alert, or None."""
+    routed = tuple(routed_to)
     for p in policies:
-        if p.applies_to(labels, severity, tenant):
+        if p.applies_to(labels, severity, tenant, routed):
             return p
     return None
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -164,6 +164,10 @@ class Lifecycle:
     :param retention: how long resolved and expired records are kept (for queries,
         history and statistics) before they are forgotten.
     :param audit_limit: how many audit records the state keeps in memory.
+    :param router: labels -> the receivers the routing tree sends them to, for policies
+        with ``route_receivers`` (an Engine sets its dispatcher's
+        :meth:`~alertkit.Dispatcher.receivers_for` when this is None). Without one, such
+        policies apply to nothing.
     """
 
     def __init__(
@@ -177,6 +181,7 @@ class Lifecycle:
         ack_stops_repeats: bool = True,
         retention: DurationLike = "7d",
         audit_limit: int = 10_000,
+        router: Callable[[Mapping[str, str]], Sequence[str]] | None = None,
     ) -> None:
         pols = tuple(policies)
         names: set[str] = set()
@@ -210,6 +215,8 @@ class Lifecycle:
         assert retained is not None
         self.retention = retained
         self.audit_limit = audit_limit
+        self.router = router
+        self._routed_policies = any(p.route_receivers for p in pols)
 
     def new_state(self) -> LifecycleState:
         return LifecycleState()
@@ -354,7 +361,11 @@ class Lifecycle:
             return
         fired = alert.fired_at if alert.fired_at is not None else now
         tenant = alert.labels.get(self.tenant_label) if self.tenant_label else None
-        policy = esc.select_policy(self.policies, alert.labels, alert.severity, tenant)
+        routed: Sequence[str] = ()
+        if self.router is not None and self._routed_policies:
+            routed = self.router(alert.labels)
+        policy = esc.select_policy(self.policies, alert.labels, alert.severity, tenant,
+                                   routed)
         progress = esc.start(policy, fired) if policy is not None else None
         if rec is None:
             new = AlertRecord(fingerprint=fp, rule=alert.rule, severity=alert.severity,

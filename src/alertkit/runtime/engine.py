@@ -503,6 +503,17 @@ class Engine:
             return Lifecycle()
         if not isinstance(lifecycle, Lifecycle):
             raise ConfigError(f"lifecycle: {lifecycle!r} is not a Lifecycle")
+        if any(p.route_receivers for p in lifecycle.policies):
+            if self.dispatcher is None:
+                raise ConfigError("escalation policies with route_receivers need a "
+                                  "dispatcher (its routing tree decides)")
+            unknown = sorted({r for p in lifecycle.policies for r in p.route_receivers}
+                             - set(self.dispatcher.receivers))
+            if unknown:
+                raise ConfigError(f"escalation policies name route_receivers the dispatcher "
+                                  f"does not have: {', '.join(unknown)}")
+            if lifecycle.router is None:
+                lifecycle.router = self.dispatcher.receivers_for
         needed = lifecycle.receivers
         if needed:
             if self.dispatcher is None:
