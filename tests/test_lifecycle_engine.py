@@ -431,3 +431,14 @@ async def test_route_receivers_need_a_dispatcher_that_has_them() -> None:
         Engine([RULE], lifecycle=Lifecycle(policies=[policy]))
     with pytest.raises(ConfigError, match="does not have: db-team"):
         make(ak.FakeClock(T0), {"ops": Recorder()}, Lifecycle(policies=[policy]))
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"limit": -1}, "limit"), ({"limit": "5"}, "limit"), ({"after_seq": 1.5}, "after_seq"),
+    ({"since": "monday"}, "since"), ({"actor": 3}, "actor"),
+])
+async def test_stored_audit_bad_arguments(kwargs: dict[str, object], match: str) -> None:
+    async with make(ak.FakeClock(T0), {"ops": Recorder()}) as engine:
+        with pytest.raises(LifecycleError, match=match):
+            await engine.stored_audit(**kwargs)  # type: ignore[arg-type]
+        assert await engine.stored_audit(limit=0) == []

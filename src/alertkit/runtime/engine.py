@@ -752,16 +752,22 @@ class Engine:
         """The whole audit trail from the state store (``store=``), filtered, oldest first,
         numbered by the store's ``seq``; without a store, the trail kept in memory.
         ``after_seq`` and ``limit`` page through it."""
+        for name, value in (("after_seq", after_seq), ("limit", limit)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or value < 0):
+                raise LifecycleError(f"{name}: {value!r} is not an integer >= 0")
         who = _actor(actor)
         tenant = None if who is None else who.tenant
         lo = None if since is None else _when(since, "since")
         hi = None if until is None else _when(until, "until")
         fp = None if alert is None else _fp(alert)
+        if limit == 0:
+            return []
         store = self.store
         if store is None:
             found = list(select_audit(self.lifecycle_state.audit, fingerprint=fp, rule=rule,
                                       since=lo, until=hi, tenant=tenant, after_seq=after_seq))
-            return found if limit is None else found[:max(0, limit)]
+            return found if limit is None else found[:limit]
         out: list[AuditRecord] = []
         cursor = after_seq
         while True:  # tenant filtering happens here, so page until ``limit`` are found
