@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 import alertkit as ak
-from alertkit._errors import ConfigError
+from alertkit._errors import ConfigError, StoreError
 from alertkit.runtime.delivery import DeliveryWorker
 from alertkit.runtime.engine import Engine
 from alertkit.stores.memory_store import MemoryClaimingOutbox, MemoryStore
@@ -261,3 +261,43 @@ async def test_a_stable_owner_takes_its_entries_back_at_once(tmp_path: Path) -> 
                 await anyio.sleep(0.02)
                 await w.wait_idle()
         assert len(rec.keys) == 2
+
+
+class FlakyStore(MemoryStore):
+    """A MemoryStore that refuses every write while ``down`` (a store outage)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def _check_open(self) -> None:
+        super()._check_open()
+        if self.down:
+            raise StoreError("connection refused (the store is down)")
+
+
+async def test_a_store_outage_does_not_stop_the_engine(caplog: pytest.LogCaptureFixture) -> None:
+    store = FlakyStore()
+    clock = ak.FakeClock(T0)
+    rec = Recorder()
+    async with engine(store, clock, rec) as eng:
+        eng.observe("errors", 1, host="x")
+        await settle(clock, 2)
+        (fp,) = [r.fingerprint for r in eng.alert_records()]
+        store.down = True
+        # The command works (in memory) and says nothing is lost: the write waits.
+        record = await eng.acknowledge(fp, actor="ann")
+        assert record.acknowledged_by == "ann"
+        silence = eng.silence({"host": "y"}, duration="1h")
+        eng.observe("errors", 1, host="z")
+        await settle(clock, 15)  # several failed syncs and snapshots: logged, not fatal
+        assert "will retry" in caplog.text or "sync failed" in caplog.text
+        assert len(rec.keys) == 2  # notifications still go out
+        store.down = False
+        await settle(clock, 3)
+        stored = await store.get_record("alert", fp)
+        assert stored is not None and stored.doc["acknowledged_by"] == "ann"
+        assert await store.get_record("silence", silence.id) is not None
+        actions = [d["action"] for d in await store.audit(key=fp)]
+        assert "acknowledge" in actions
+        assert await store.load_snapshot() is not None

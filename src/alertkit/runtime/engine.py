@@ -915,11 +915,16 @@ class Engine:
             await sync.sleep(max(0.0, min(sync.refresh_interval, next_snapshot - now)))
             try:
                 await self._store_refresh()
-                if self.clock.now() >= next_snapshot:
-                    next_snapshot = self.clock.now() + sync.snapshot_interval
-                    await sync.save_snapshot(self.snapshot())
             except Exception:  # the store is down: keep running from memory, say so
                 log.exception("store %r: sync failed; will retry", sync.store)
+            if self.clock.now() >= next_snapshot:
+                next_snapshot = self.clock.now() + sync.snapshot_interval
+                try:
+                    await sync.save_snapshot(self.snapshot())
+                except Exception:
+                    log.exception("store %r: saving the snapshot failed; will retry",
+                                  sync.store)
+                    next_snapshot = self.clock.now() + sync.refresh_interval
 
     async def persist(self) -> None:
         """Write now what the store lacks: changed silences, lifecycle records, the snapshot.
