@@ -301,3 +301,14 @@ async def test_a_store_outage_does_not_stop_the_engine(caplog: pytest.LogCapture
         actions = [d["action"] for d in await store.audit(key=fp)]
         assert "acknowledge" in actions
         assert await store.load_snapshot() is not None
+
+
+async def test_series_are_bound_after_loading_the_store() -> None:
+    store = MemoryStore()
+    clock = ak.FakeClock(T0)
+    eng = engine(store, clock)
+    with pytest.raises(ConfigError, match="inside `async with"):
+        eng.series("cpu", host="a")
+    async with eng:
+        eng.series("cpu", host="a").observe(95)
+        assert [a.rule for a in eng.alerts()] == ["Slow"]

@@ -153,6 +153,18 @@ class Engine:
     (``outbox``: an :class:`~alertkit.Outbox`, or a file path for a SQLite one
     that survives restarts). ``notifiers`` are simpler: they get every event
     as it happens.
+
+    ``store`` keeps everything across restarts and shares it between processes:
+    a :class:`~alertkit.stores.base.StateStore` (memory, SQLite, Redis) or a file
+    path for a :class:`~alertkit.stores.sqlite_store.SqliteStore` (instead of
+    ``state`` and ``outbox``). On entering, the Engine loads the snapshot, the
+    lifecycle records and the silences; it saves the snapshot every
+    ``snapshot_interval`` (when changed) and on leaving, writes silences and
+    lifecycle records as they change, and every ``refresh_interval`` picks up
+    what other processes on the store changed. ``owner`` names this process's
+    claims on a shared outbox. With a store, call :meth:`series` inside the
+    ``async with`` block (the state it binds to is loaded on entering). See the
+    "stores" and "several processes" how-tos for the durability guarantee.
     """
 
     def __init__(
@@ -399,6 +411,9 @@ class Engine:
         self, metric: str, labels: Mapping[str, str] | None = None, /, **kwargs: str
     ) -> BoundSeries:
         """A pre-bound series for hot paths: labels validated and hashed once."""
+        if self._sync is not None and self._tg is None and not self._closed:
+            raise ConfigError("with store=, bind series inside `async with engine:` (the "
+                              "state is loaded from the store on entering)")
         merged = {**(labels or {}), **kwargs}
         return BoundSeries(self, self.evaluator.handle(self.state, metric, merged))
 
