@@ -189,3 +189,70 @@ def test_compare_and_set_loses_no_update_between_processes(
             await store.aclose()
 
     anyio.run(main, backend="asyncio")
+
+
+ops = st.lists(st.one_of(
+    st.tuples(st.just("claim"), st.sampled_from("ABC"), st.integers(1, 4)),
+    st.tuples(st.just("renew"), st.sampled_from("ABC"), st.integers(0, 5)),
+    st.tuples(st.just("release"), st.sampled_from("ABC"), st.integers(0, 5)),
+    st.tuples(st.just("remove"), st.just(""), st.integers(0, 5)),
+    st.tuples(st.just("wait"), st.just(""), st.integers(1, 15)),
+), max_size=25)
+
+
+@settings(max_examples=20)
+@given(steps=ops)
+def test_claims_follow_the_lease_model(kind_url: tuple[str, str | None],
+                                       steps: list[tuple[str, str, int]]) -> None:
+    """Against a model: an entry is held by one owner at a time, until its lease ends,
+    it is released or removed; renewals succeed exactly for the current holder."""
+    from alertkit.stores.base import ClaimingOutbox
+    from alertkit.stores.outbox import OutboxEntry
+    from delivery_helpers import many
+
+    lease = 10.0
+    notes = many(6)
+
+    async def body(store: StateStore) -> None:
+        box = store.outbox
+        assert isinstance(box, ClaimingOutbox)
+        entries = [OutboxEntry(n, "hook", 0.0, float(i)) for i, n in enumerate(notes)]
+        ids = [e.id for e in entries]
+        await box.add(entries)
+        holder: dict[Any, tuple[str, float]] = {}  # the model: id -> (owner, until)
+        present = set(ids)
+        now = 100.0
+
+        def free(i: Any, owner: str) -> bool:
+            h = holder.get(i)
+            return h is None or h[0] == owner or h[1] <= now
+
+        for op, owner, n in steps:
+            if op == "claim":
+                expected = [i for i in ids if i in present and free(i, owner)][:n]
+                got = [e.id for e in await box.claim(owner, lease, n, now=now)]
+                assert got == expected
+                for i in got:
+                    holder[i] = (owner, now + lease)
+            elif op == "renew":
+                want = ids[:n]
+                kept = await box.renew(owner, want, lease, now=now)
+                expected = [i for i in want if i in present and holder.get(i, ("",))[0] == owner]
+                assert sorted(kept) == sorted(expected)
+                for i in kept:
+                    holder[i] = (owner, now + lease)
+            elif op == "release":
+                await box.release(owner, ids[:n])
+                for i in ids[:n]:
+                    if holder.get(i, ("",))[0] == owner:
+                        del holder[i]
+            elif op == "remove":
+                await box.remove([ids[n]])
+                present.discard(ids[n])
+                holder.pop(ids[n], None)
+            else:
+                now += n
+        left = sorted(e.id for e in (await box.load()).entries)
+        assert left == sorted(present)
+
+    run_on(*kind_url, body)
