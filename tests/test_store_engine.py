@@ -312,3 +312,46 @@ async def test_series_are_bound_after_loading_the_store() -> None:
     async with eng:
         eng.series("cpu", host="a").observe(95)
         assert [a.rule for a in eng.alerts()] == ["Slow"]
+
+
+# -- silence merging (StoreSync) ----------------------------------------------------------
+
+
+async def test_concurrent_silence_changes_merge_by_time() -> None:
+    """Two processes change one silence before seeing each other's change: the later
+    change wins everywhere; none is lost to a compare-and-set conflict."""
+    from alertkit.runtime.store_sync import StoreSync, silence_to_doc
+
+    store = MemoryStore()
+    clock = ak.FakeClock(T0)
+    d = pipeline()
+    sync_a = StoreSync(store, clock=clock, snapshot_interval=10, refresh_interval=1,
+                       owned=False)
+    sync_b = StoreSync(store, clock=clock, snapshot_interval=10, refresh_interval=1,
+                       owned=False)
+    state_a, state_b = d.new_state(), d.new_state()
+    s = d.create_silence(state_a, {"host": "x"}, ends_at=T0 + 3600, now=T0, id="s1")
+    await sync_a.sync_silences(d, state_a, T0)
+    assert await sync_b.sync_silences(d, state_b, T0)  # b adopts it
+    # Both change it "at once": a extends it (at T0+10), b expires it (later, at T0+20).
+    d.update_silence(state_a, "s1", now=T0 + 10, ends_at=T0 + 7200)
+    d.expire_silence(state_b, "s1", T0 + 20)
+    await sync_a.sync_silences(d, state_a, T0 + 10)  # a writes first
+    await sync_b.sync_silences(d, state_b, T0 + 20)  # b: conflict seen, its change is later
+    await sync_b.sync_silences(d, state_b, T0 + 21)  # ...and written
+    await sync_a.sync_silences(d, state_a, T0 + 22)  # a adopts it
+    for state in (state_a, state_b):
+        assert state.silences["s1"].ends_at == T0 + 20
+    rec = await store.get_record("silence", "s1")
+    assert rec is not None and rec.doc == silence_to_doc(state_a.silences["s1"])
+    assert s.id == "s1"
+
+
+async def test_a_malformed_silence_record_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    store = MemoryStore()
+    await store.put_record("silence", "bad", {"id": "bad", "matchers": "nope"},
+                           expected_version=None)
+    clock = ak.FakeClock(T0)
+    async with engine(store, clock) as eng:
+        assert eng.silences() == []
+    assert "silence record 'bad' is malformed" in caplog.text
