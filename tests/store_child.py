@@ -32,12 +32,14 @@ from alertkit.stores.redis_store import RedisStore
 from alertkit.stores.sqlite_store import SqliteStore
 
 
-def open_store(spec: str) -> StateStore:
+def open_store(spec: str, owner: str = "") -> StateStore:
+    """The store of SPEC; on Redis each owner keeps its own snapshot (its own timers)."""
     kind, _, rest = spec.partition(":")
     if kind == "sqlite":
         return SqliteStore(rest)
     url, _, namespace = rest.partition("#")
-    return RedisStore(url, namespace=namespace)
+    return RedisStore(url, namespace=namespace,
+                      snapshot_key=f"snapshot.{owner}" if owner else "snapshot")
 
 
 async def increment(spec: str, n: int) -> None:
@@ -88,7 +90,7 @@ def describe(engine: Engine) -> dict[str, Any]:
 
 
 async def run_engine(spec: str, url: str, owner: str) -> None:
-    store = open_store(spec)
+    store = open_store(spec, owner)
     receiver = ak.Receiver("ops", {"hook": ak.WebhookNotifier(url)}, timeout=30,
                            concurrency=2)
     results: list[str] = []

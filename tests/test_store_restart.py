@@ -85,10 +85,10 @@ def server() -> Iterator[tuple[str, Server]]:
 class Child:
     """One Engine process, driven by JSON lines."""
 
-    def __init__(self, spec: str, url: str) -> None:
+    def __init__(self, spec: str, url: str, owner: str = "slot-1") -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
         self.proc = subprocess.Popen(
-            [sys.executable, str(CHILD), "engine", spec, url, "slot-1"],
+            [sys.executable, str(CHILD), "engine", spec, url, owner],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=env)
         self.lines: queue.Queue[str] = queue.Queue()
@@ -258,3 +258,43 @@ def test_a_killed_owners_deliveries_are_taken_over_by_another_process(
     assert sorted(taken) == sorted(hung)  # exactly the ones A never finished
     assert time.monotonic() - started < 30
     assert sorted(srv.delivered) == sorted(first + hung)  # nothing lost, none twice
+
+
+def test_two_processes_share_silences_and_acknowledgements(
+        spec: str, server: tuple[str, Server]) -> None:
+    """Process A silences host c; process B, evaluating its own samples, does not notify
+    c but notifies e; A acknowledges B's alert e; B sees the acknowledgement."""
+    url, srv = server
+    a, b = Child(spec, url, "A"), Child(spec, url, "B")
+    try:
+        a.reply()
+        b.reply()
+        silence_id = a.send(op="silence", matchers={"host": "c"})["id"]
+
+        def b_has_the_silence() -> bool:
+            return any(s[0] == silence_id for s in b.send(op="describe")["state"]["silences"])
+
+        wait_for(b_has_the_silence, "b to see a's silence")
+        b.send(op="observe", metric="errors", value=1, labels={"host": "c"})
+        b.send(op="observe", metric="errors", value=1, labels={"host": "e"})
+        wait_for(lambda: len(srv.delivered) == 1, "b's notification of e")
+        alerts = b.send(op="describe")["state"]["alerts"]
+        assert len(alerts) == 2  # c fires too (silenced is not resolved)
+        records = {r[0]: r for r in b.send(op="describe")["state"]["records"]}
+        assert len(records) == 2
+        # A never saw e: its command reads B's record from the store first.
+        for fp in records:
+            assert a.send(op="ack", fingerprint=fp)["status"] == "acknowledged"
+
+        def b_sees_the_acks() -> bool:
+            got = b.send(op="describe")["state"]["records"]
+            return all(r[1] == "acknowledged" and r[2] == "ann" for r in got)
+
+        wait_for(b_sees_the_acks, "b to see a's acknowledgements")
+        time.sleep(0.3)
+        assert a.send(op="stop") == {"stopped": True}
+        assert b.send(op="stop") == {"stopped": True}
+    finally:
+        a.close()
+        b.close()
+    assert len(srv.delivered) == 1  # e once; c silenced by the other process
