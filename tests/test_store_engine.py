@@ -355,3 +355,37 @@ async def test_a_malformed_silence_record_is_ignored(caplog: pytest.LogCaptureFi
     async with engine(store, clock) as eng:
         assert eng.silences() == []
     assert "silence record 'bad' is malformed" in caplog.text
+
+
+async def test_a_worker_that_lost_its_claim_does_not_send() -> None:
+    """A worker too slow to renew (paused, partitioned) finds its entry taken over: it
+    drops it instead of sending it a second time."""
+    from delivery_helpers import many
+    box = MemoryClaimingOutbox()
+    clock = ak.FakeClock(T0)
+    failing = Recorder(ak.Retry("HTTP 503", retry_at=T0 + 60))  # Retry-After: 60
+    async with DeliveryWorker([ak.Receiver("ops", {"rec": failing})], outbox=box,
+                              clock=clock, owner="A", lease="30s") as a:
+        (note,) = many(1)
+        await a.submit(note)
+        await a.wait_idle()
+        assert len(failing.keys) == 1  # first attempt failed; retry in about 60 s
+        # B takes the entry, as if A's lease had run out while it was paused.
+        (entry,) = (await box.load()).entries
+        assert [e.id for e in await box.claim("B", 300, 1, now=T0 + 10_000)] == [entry.id]
+        await settle(clock, 120, step=5)  # A's renewal fails; its retry comes due
+        await a.wait_idle()
+        assert len(failing.keys) == 1  # A did not send it again: B owns it
+        assert a.pending == 0
+
+
+async def test_an_unreachable_store_fails_the_start_cleanly(anyio_backend: str) -> None:
+    from alertkit.stores.redis_store import RedisStore
+    from redis_helpers import free_port
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+    # On trio the store refuses at once: redis.asyncio needs asyncio.
+    why = "ConnectionError" if anyio_backend == "asyncio" else "asyncio backend"
+    with pytest.raises(StoreError, match=why):
+        async with engine(store, ak.FakeClock(T0)):
+            pass
+    await store.aclose()
