@@ -210,6 +210,27 @@ async def test_two_workers_on_one_outbox_send_each_notification_once() -> None:
     assert len((await box.load()).entries) == 0
 
 
+async def test_workers_claim_only_what_they_can_deliver() -> None:
+    """Processes with different receivers share one outbox: each sends its own
+    receivers' deliveries and leaves (never gives up on) the others'."""
+    from delivery_helpers import many
+    box = MemoryClaimingOutbox()
+    clock = ak.FakeClock(T0)
+    ops, dev = Recorder(), Recorder()
+    await box.add([OutboxEntry(n, "rec", T0, T0) for n in [*many(3), *many(2, "dev")]])
+    async with DeliveryWorker([ak.Receiver("ops", {"rec": ops})], outbox=box, clock=clock,
+                              owner="A") as a:
+        await settle(clock, 30, step=5)
+        await a.wait_idle()
+        assert len(ops.keys) == 3 and len((await box.load()).entries) == 2
+        async with DeliveryWorker([ak.Receiver("dev", {"rec": dev})], outbox=box,
+                                  clock=clock, owner="B") as b:
+            await settle(clock, 30, step=5)
+            await b.wait_idle()
+    assert len(ops.keys) == 3 and len(dev.keys) == 2
+    assert (await box.load()).entries == []
+
+
 async def test_a_dead_owners_claims_expire_and_are_taken_over() -> None:
     from delivery_helpers import many
     box = MemoryClaimingOutbox()

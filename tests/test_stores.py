@@ -196,6 +196,20 @@ async def test_outbox_claims(store: StateStore) -> None:
     assert sorted(e.id for e in loaded.entries) == sorted(e.id for e in es[1:])
 
 
+async def test_claims_only_for_given_receivers(store: StateStore) -> None:
+    box = store.outbox
+    assert isinstance(box, ClaimingOutbox)
+    ops = entries(2)
+    dev = [OutboxEntry(n, "hook", 100.0, 100.0) for n in many(2, receiver="dev")]
+    await box.add([*ops, *dev])
+    got = await box.claim("A", 10, 10, now=1000, receivers=["dev", "nobody"])
+    assert sorted(e.id for e in got) == sorted(e.id for e in dev)
+    assert await box.claim("B", 10, 10, now=1000, receivers=[]) == []
+    got = await box.claim("B", 10, 10, now=1000, receivers=["ops", "dev"],
+                          ids=[ops[0].id, dev[0].id])
+    assert [e.id for e in got] == [ops[0].id]
+
+
 async def test_outbox_update_keeps_the_claim(store: StateStore) -> None:
     box = store.outbox
     assert isinstance(box, ClaimingOutbox)

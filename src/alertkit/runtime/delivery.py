@@ -372,7 +372,8 @@ class DeliveryWorker:
         entries = loaded.entries
         if self._claiming is not None:  # only what this worker can claim (a shared outbox)
             entries = self._take(await self._claiming.claim(
-                self.owner, self.lease, max(1, len(entries)), now=now))
+                self.owner, self.lease, max(1, len(entries)), now=now,
+                receivers=list(self.receivers)))
         for entry in entries:
             receiver = self.receivers.get(entry.receiver)
             if receiver is None or entry.notifier not in receiver.notifiers:
@@ -535,7 +536,8 @@ class DeliveryWorker:
         if self._claiming is not None and fresh and stored:
             try:
                 fresh = self._take(await self._claiming.claim(
-                    self.owner, self.lease, len(fresh), now=now, ids=[e.id for e in fresh]))
+                    self.owner, self.lease, len(fresh), now=now, ids=[e.id for e in fresh],
+                    receivers=list(self.receivers)))
             except Exception as exc:
                 log.error("delivery: claiming new entries failed (%s: %s); the lease loop "
                           "retries", type(exc).__name__, exc)
@@ -569,7 +571,8 @@ class DeliveryWorker:
                         self._held.discard(entry_id)
                         self._lost.add(entry_id)
                 for entry in self._take(await self._claiming.claim(
-                        self.owner, self.lease, 1000, now=now)):
+                        self.owner, self.lease, 1000, now=now,
+                        receivers=list(self.receivers))):
                     log.info("delivery %s: taken over from an expired claim",
                              entry.notification.idempotency_key)
                     self._schedule(entry)

@@ -60,9 +60,11 @@ class ClaimingOutbox(Outbox, Protocol):
     """
 
     async def claim(self, owner: str, lease_seconds: float, limit: int, *,
-                    now: float, ids: Sequence[EntryId] | None = None) -> list[OutboxEntry]:
+                    now: float, ids: Sequence[EntryId] | None = None,
+                    receivers: Sequence[str] | None = None) -> list[OutboxEntry]:
         """Claim up to ``limit`` entries that nobody holds (or whose lease ended, or
-        that ``owner`` holds already), soonest due first; only among ``ids`` if given."""
+        that ``owner`` holds already), soonest due first; only among ``ids`` and only for
+        ``receivers`` if given (a process claims what it can deliver)."""
         ...
 
     async def renew(self, owner: str, ids: Sequence[EntryId], lease_seconds: float, *,

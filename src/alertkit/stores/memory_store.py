@@ -48,14 +48,17 @@ class MemoryClaimingOutbox(MemoryOutbox):
         await super().remove(ids)
 
     async def claim(self, owner: str, lease_seconds: float, limit: int, *,
-                    now: float, ids: Sequence[EntryId] | None = None) -> list[OutboxEntry]:
+                    now: float, ids: Sequence[EntryId] | None = None,
+                    receivers: Sequence[str] | None = None) -> list[OutboxEntry]:
         check_claim(owner, lease_seconds, limit)
         wanted = None if ids is None else set(ids)
+        names = None if receivers is None else set(receivers)
         got: list[OutboxEntry] = []
         for entry in sorted(self._entries.values(), key=lambda e: e.next_attempt_at):
             if len(got) >= limit:
                 break
-            if wanted is not None and entry.id not in wanted:
+            if (wanted is not None and entry.id not in wanted) or \
+                    (names is not None and entry.receiver not in names):
                 continue
             held = self._claims.get(entry.id)
             if held is None or held[0] == owner or held[1] <= now:

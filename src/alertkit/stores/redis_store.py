@@ -113,11 +113,21 @@ end
 return 0
 """
 
-# KEYS: outbox, due, owner, lease. ARGV: owner, now, until, limit, ids... (all if none)
+# KEYS: outbox, due, owner, lease. ARGV: owner, now, until, limit, receivers (a JSON list,
+# or "" for any), ids... (all if none)
 _CLAIM = """
 local me, now, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4])
+local names = nil
+if ARGV[5] ~= '' then
+  names = {}
+  for _, r in ipairs(cjson.decode(ARGV[5])) do names[r] = true end
+end
 local got = {}
 local function try(id)
+  if names then
+    local ok, parts = pcall(cjson.decode, id)
+    if not ok or type(parts) ~= 'table' or not names[parts[1]] then return end
+  end
   local o = redis.call('HGET', KEYS[3], id)
   if o and o ~= me then
     local u = redis.call('ZSCORE', KEYS[4], id)
@@ -129,8 +139,8 @@ local function try(id)
   redis.call('ZADD', KEYS[4], ARGV[3], id)
   got[#got + 1] = e
 end
-if #ARGV > 4 then
-  for i = 5, #ARGV do
+if #ARGV > 5 then
+  for i = 6, #ARGV do
     if #got >= limit then break end
     try(ARGV[i])
   end
@@ -297,18 +307,21 @@ class RedisClaimingOutbox:
         async def move() -> None:
             async with c.client.pipeline(transaction=True) as pipe:
                 pipe.hset(f"{c.ns}:outbox:corrupt", field, value)
-                for key in c.outbox_keys[:3:2]:
-                    pipe.hdel(key, field)
-                for key in c.outbox_keys[1::2]:
-                    pipe.zrem(key, field)
+                outbox, due, owner, lease = c.outbox_keys
+                for hkey in (outbox, owner):
+                    pipe.hdel(hkey, field)
+                for zkey in (due, lease):
+                    pipe.zrem(zkey, field)
                 await pipe.execute()
 
         await c.call(move)
 
     async def claim(self, owner: str, lease_seconds: float, limit: int, *,
-                    now: float, ids: Sequence[EntryId] | None = None) -> list[OutboxEntry]:
+                    now: float, ids: Sequence[EntryId] | None = None,
+                    receivers: Sequence[str] | None = None) -> list[OutboxEntry]:
         check_claim(owner, lease_seconds, limit)
-        args = [owner, _num(now), _num(now + lease_seconds), str(limit)]
+        args = [owner, _num(now), _num(now + lease_seconds), str(limit),
+                "" if receivers is None else json.dumps(list(receivers))]
         if ids is not None:
             if not ids:
                 return []

@@ -116,9 +116,11 @@ class SqliteClaimingOutbox(SqliteOutbox):
             raise StoreError(str(exc)) from None
 
     async def claim(self, owner: str, lease_seconds: float, limit: int, *,
-                    now: float, ids: Sequence[EntryId] | None = None) -> list[OutboxEntry]:
+                    now: float, ids: Sequence[EntryId] | None = None,
+                    receivers: Sequence[str] | None = None) -> list[OutboxEntry]:
         check_claim(owner, lease_seconds, limit)
         wanted = None if ids is None else set(ids)
+        names = None if receivers is None else set(receivers)
         until = now + lease_seconds
 
         def work(conn: sqlite3.Connection) -> list[OutboxEntry]:
@@ -132,7 +134,8 @@ class SqliteClaimingOutbox(SqliteOutbox):
                 for row in rows:
                     if len(got) >= limit:
                         break
-                    if wanted is not None and (row[1], row[2], row[3]) not in wanted:
+                    if (wanted is not None and (row[1], row[2], row[3]) not in wanted) or \
+                            (names is not None and row[1] not in names):
                         continue
                     try:
                         entry = _entry(row)
