@@ -206,7 +206,8 @@ class DeliveryWorker:
     - ``owner`` and ``lease``: used when the outbox is shared by several
       processes (a :class:`~alertkit.stores.base.ClaimingOutbox`, such as a
       Redis or SQLite store's): the worker sends only the entries it claimed
-      as ``owner`` (host, pid and a random suffix unless given), renews its
+      (for its own receivers) as ``owner`` (host, pid and a random suffix
+      unless given), renews its
       claims every third of ``lease`` and picks up entries whose owner's lease
       ran out (a crashed process's). A stable ``owner`` per process slot lets a
       restarted process take its entries back at once instead of after the
