@@ -442,3 +442,61 @@ async def test_stored_audit_bad_arguments(kwargs: dict[str, object], match: str)
         with pytest.raises(LifecycleError, match=match):
             await engine.stored_audit(**kwargs)  # type: ignore[arg-type]
         assert await engine.stored_audit(limit=0) == []
+
+
+async def test_notifications_not_yet_in_the_outbox_travel_in_the_snapshot() -> None:
+    clock = ak.FakeClock(T0)
+    lifecycle = Lifecycle(assignee_receivers={"bob": "bob-mail"})
+    first = make(clock, {"ops": Recorder(), "bob-mail": Recorder()}, lifecycle)
+    first.observe("cpu", 95, host="a")
+    fp = fp_of(first, "a")
+    await first.assign(fp, "bob", actor="lead")
+    await first.resolve(fp, actor="lead")  # the Engine never ran: nothing written yet
+    snap = first.snapshot()
+    assert len(json.loads(snap)["lifecycle_unsent"]) == 1
+    bob = Recorder()
+    async with make(clock, {"ops": Recorder(), "bob-mail": bob}, lifecycle,
+                    state=snap) as again:
+        await settle(clock, 2)
+        [n] = bob.sent
+        assert n.resolved[0].fingerprint == fp
+        assert json.loads(again.snapshot())["lifecycle_unsent"] == []
+
+
+@pytest.mark.parametrize("unsent", [{}, [{"version": 99}]])
+def test_a_corrupt_unsent_list_is_a_snapshot_error(unsent: object) -> None:
+    doc = json.loads(Engine([RULE]).snapshot())
+    doc["lifecycle_unsent"] = unsent
+    with pytest.raises(ak.SnapshotError, match="lifecycle_unsent"):
+        Engine([RULE], state=json.dumps(doc).encode())
+
+
+async def test_an_escalation_is_in_the_outbox_before_its_step_is_stored() -> None:
+    from alertkit.stores.memory_store import MemoryStore
+
+    seen: list[tuple[int, list[str]]] = []
+
+    class Watching(MemoryStore):
+        async def put_record(self, kind: str, key: str, doc: dict[str, object], *,
+                             expected_version: int | None) -> int:
+            esc = doc.get("escalation") if kind == "alert" else None
+            if isinstance(esc, dict) and esc["last_at"] is not None:
+                pending = await self.outbox.load()
+                seen.append((esc["level"], sorted(e.notification.receiver
+                                                   for e in pending.entries)))
+            return await super().put_record(kind, key, doc,
+                                            expected_version=expected_version)
+
+    class Stuck(Recorder):  # keeps the delivery in flight, so it stays in the outbox
+        async def send(self, n: Notification, context: DeliveryContext
+                       ) -> Delivered | Retry:
+            await anyio.sleep_forever()
+            raise AssertionError  # pragma: no cover
+
+    clock = ak.FakeClock(T0)
+    recs = {"ops": Recorder(), "pager": Stuck()}
+    policy = EscalationPolicy(name="p", levels=[EscalationLevel("pager")])
+    async with make(clock, recs, Lifecycle(policies=[policy]), store=Watching()) as engine:
+        engine.observe("cpu", 95, host="a")
+        await settle(clock, 2)
+    assert seen and seen[0] == (1, ["pager"])

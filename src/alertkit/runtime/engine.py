@@ -59,6 +59,7 @@ from alertkit._lifecycle.commands import (
 from alertkit._lifecycle.lifecycle import Lifecycle, Outcome
 from alertkit._lifecycle.model import AlertRecord, LifecycleState, LifecycleStatus
 from alertkit.notify._base import Notifier
+from alertkit.notify.schema import notification_from_dict, notification_to_dict
 from alertkit.runtime.delivery import DeliveryOutcome, DeliveryWorker, Receiver
 from alertkit.stores.base import StateStore
 from alertkit.stores.outbox import Outbox
@@ -210,6 +211,10 @@ class Engine:
                 raise ConfigError(f"the dispatcher routes to receivers with no delivery "
                                   f"Receiver: {', '.join(missing)}")
         self.lifecycle = self._check_lifecycle(lifecycle)
+        # Lifecycle notifications not yet in the outbox (queued, and being written): the
+        # records that caused them are stored only after, and snapshots carry them.
+        self._lc_notes: list[Notification] = []
+        self._lc_sending: list[Notification] = []
         self._outbox_arg = outbox
         self._retry_policy = retry_policy
         self.delivery: DeliveryWorker | None = None
@@ -228,7 +233,6 @@ class Engine:
         self._grid_origin = 0.0
         self._lc_changed: anyio.Event | None = None
         self._lc_unsaved: list[Outcome] = []
-        self._lc_held: list[Notification] = []  # due before the delivery worker started
         self.lifecycle_undeliverable = 0
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -558,15 +562,33 @@ class Engine:
                     self.lifecycle_undeliverable += 1
                     log.error("lifecycle: no receiver named %r for the %s notification of "
                               "alert %s; not sent", n.receiver, n.reason, n.alert.fingerprint)
-            if self.delivery is None or self._tg is None or self._closed:
-                self._lc_held.extend(notes)  # sent once the Engine runs
-            elif notes:
-                self.delivery.submit_nowait(*notes)
+            self._lc_notes.extend(notes)  # into the outbox first, then the records stored
         self._lc_unsaved.append(outcome)
         if self._lc_changed is not None:
             self._lc_changed.set()
 
+    async def _lifecycle_send(self) -> None:
+        """Write the queued lifecycle notifications to the outbox (through the worker).
+
+        Done before the records that caused them are stored: a crash in between leaves
+        the step to be taken again after the restart, with the same idempotency key,
+        rather than a step marked done whose notification was never written.
+        """
+        while self._lc_notes and self.delivery is not None and self._tg is not None \
+                and not self._closed:
+            notes, self._lc_notes = self._lc_notes, []
+            self._lc_sending.extend(notes)
+            try:
+                await self.delivery.submit(*notes)
+            except BaseException:
+                self._lc_notes[:0] = notes
+                raise
+            finally:
+                for n in notes:
+                    self._lc_sending.remove(n)
+
     async def _lifecycle_save(self) -> None:
+        await self._lifecycle_send()
         while self._lc_unsaved:
             batch, self._lc_unsaved = self._lc_unsaved, []
             latest: dict[str, AlertRecord | None] = {}
@@ -585,9 +607,6 @@ class Engine:
 
     async def _lifecycle_loop(self) -> None:
         # Sleep until the next snooze end, expiry or escalation step, or until a change.
-        if self._lc_held and self.delivery is not None:
-            held, self._lc_held = self._lc_held, []
-            self.delivery.submit_nowait(*held)
         while True:
             now = self.clock.now()
             if self.lifecycle.ttl is not None:
@@ -1054,6 +1073,8 @@ class Engine:
                            if self.dispatcher is not None and self.dispatch_state is not None
                            else None),
             "lifecycle": self.lifecycle_state.to_dict(),
+            "lifecycle_unsent": [notification_to_dict(n)
+                                 for n in (*self._lc_sending, *self._lc_notes)],
         }
         return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
 
@@ -1082,10 +1103,27 @@ class Engine:
                 self.dispatch_state = self.dispatcher.restore(json.dumps(saved).encode())
             if doc.get("lifecycle") is not None:
                 self.lifecycle_state = LifecycleState.from_dict(doc["lifecycle"])
+            self._lifecycle_unsent(doc.get("lifecycle_unsent"))
         else:  # an evaluator snapshot on its own
             self.state = self.evaluator.restore(data)
             self.dispatch_state = (self.dispatcher.new_state()
                                    if self.dispatcher is not None else None)
+
+    def _lifecycle_unsent(self, docs: object) -> None:
+        """Queue again the lifecycle notifications a snapshot says were not yet written."""
+        if docs is None:
+            return
+        if not isinstance(docs, list):
+            raise SnapshotError("lifecycle_unsent: expected a list of notifications")
+        queued = {(n.receiver, n.idempotency_key) for n in self._lc_notes}
+        for i, d in enumerate(docs):
+            try:
+                n = notification_from_dict(d)
+            except AlertkitError as exc:
+                raise SnapshotError(f"lifecycle_unsent[{i}]: {exc}") from None
+            if (n.receiver, n.idempotency_key) not in queued:
+                self._lc_notes.append(n)
+                queued.add((n.receiver, n.idempotency_key))
 
     def __repr__(self) -> str:
         return (
