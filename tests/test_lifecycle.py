@@ -215,6 +215,8 @@ def test_transition_table_is_the_only_source() -> None:
     lambda: SkipToLevel("alice", "fp1", 0),
     lambda: SkipToLevel("alice", "fp1", True),
     lambda: Actor("bob", tenant=""),
+    lambda: Actor("bob", roles="admin"),  # a string is not a set of roles
+    lambda: Actor("bob", roles=[""]),
 ])
 def test_bad_command_arguments_raise_lifecycle_errors(make: object) -> None:
     with pytest.raises(LifecycleError):

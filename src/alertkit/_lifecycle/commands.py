@@ -9,6 +9,7 @@ returns the new record, the audit records and the notifications due.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import ClassVar, TypeAlias
 
 import attrs
@@ -48,6 +49,12 @@ def _opt_tenant(value: object) -> str | None:
     return None if value is None else _name(value, "tenant")
 
 
+def _roles(value: Iterable[str]) -> frozenset[str]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise LifecycleError(f"roles: {value!r} is not a collection of role names")
+    return frozenset(_name(r, "roles") for r in value)
+
+
 @attrs.frozen
 class Actor:
     """Who issues a command. ``tenant`` scopes what the actor sees and may change (None: every
@@ -57,7 +64,7 @@ class Actor:
     name: str = attrs.field(converter=_actor_name)
     tenant: str | None = attrs.field(default=None, kw_only=True, converter=_opt_tenant)
     roles: frozenset[str] = attrs.field(default=frozenset(), kw_only=True,
-                                        converter=frozenset)
+                                        converter=_roles)
 
     def __str__(self) -> str:
         return self.name
