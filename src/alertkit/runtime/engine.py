@@ -609,8 +609,10 @@ class Engine:
         # Sleep until the next snooze end, expiry or escalation step, or until a change.
         while True:
             now = self.clock.now()
-            if self.lifecycle.ttl is not None:
-                # An alert the rule still has firing counts as updated.
+            due = self.lifecycle.next_wakeup(self.lifecycle_state)
+            if self.lifecycle.ttl is not None and due is not None and due <= now:
+                # An alert the rule still has firing counts as updated (checked only when
+                # something is due, so a busy Engine does not scan every alert each time).
                 for alert in self.evaluator.alerts(self.state):
                     if alert.fired_at is not None:
                         self.lifecycle.touch(self.lifecycle_state, alert.fingerprint, now)
