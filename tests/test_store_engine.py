@@ -12,6 +12,7 @@ import alertkit as ak
 from alertkit._errors import ConfigError, StoreError
 from alertkit.runtime.delivery import DeliveryWorker
 from alertkit.runtime.engine import Engine
+from alertkit.stores.base import Versioned
 from alertkit.stores.memory_store import MemoryClaimingOutbox, MemoryStore
 from alertkit.stores.outbox import OutboxEntry
 from alertkit.stores.sqlite_store import SqliteStore
@@ -410,3 +411,26 @@ async def test_an_unreachable_store_fails_the_start_cleanly(anyio_backend: str) 
         async with engine(store, ak.FakeClock(T0)):
             pass
     await store.aclose()
+
+
+async def test_an_idle_refresh_reads_one_counter_not_every_record() -> None:
+    class Counting(MemoryStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scans = 0
+
+        async def records(self, kind: str) -> dict[str, Versioned]:
+            self.scans += 1
+            return await super().records(kind)
+
+    store = Counting()
+    clock = ak.FakeClock(T0)
+    async with engine(store, clock) as eng:
+        eng.silence({"host": "x"}, duration="1h")
+        await settle(clock, 3)
+        before = store.scans
+        await settle(clock, 20)  # 20 refreshes, nothing written anywhere
+        assert store.scans == before
+        await store.put_record("alert", "elsewhere", {"x": 1}, expected_version=None)
+        await settle(clock, 2)
+        assert store.scans == before + 1  # another process wrote: read once

@@ -49,18 +49,22 @@ async def test_a_version_1_file_is_migrated_in_place(tmp_path: Path) -> None:
         assert "claimed_by" not in cols
     conn.close()
     async with SqliteStore(path) as store:
-        assert await store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 2
+        assert await store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS) == 3
         # Everything written at version 1 is still there...
         rec = await store.get_record("alert", "fp1")
         assert rec is not None and rec.doc == {"acked": True} and rec.version == 4
         assert [d["action"] for d in await store.audit(rule="R")] == ["ack"]
         assert await store.load_snapshot() == b"{}"
-        # ...and version 2's features work on it: claims on the old outbox rows.
+        # ...and the later versions' features work on it: claims on the old outbox rows,
+        # write counters (version 3 counts the records already there).
+        assert await store.generation("alert") == 1
+        await store.put_record("alert", "fp1", {}, expected_version=4)
+        assert await store.generation("alert") == 2
         got = await store.outbox.claim("A", 30, 10, now=100.0)
         assert len(got) == 2
         assert await store.outbox.claim("B", 30, 10, now=101.0) == []
     async with SqliteStore(path) as store:  # opening again migrates nothing
-        assert await store.schema_version() == 2
+        assert await store.schema_version() == 3
         assert await store.outbox.claim("B", 30, 10, now=101.0) == []
 
 
@@ -70,19 +74,19 @@ async def test_a_failed_migration_changes_nothing(tmp_path: Path,
     await make_version_1(path)
     import alertkit.stores.sqlite_store as mod
     monkeypatch.setattr(mod, "MIGRATIONS", [*MIGRATIONS, ("CREATE TABLE broken (",)])
-    monkeypatch.setattr(mod, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(mod, "SCHEMA_VERSION", 4)
     with pytest.raises(StoreError, match="cannot be migrated"):
         async with SqliteStore(path) as store:
             await store.load_snapshot()
     monkeypatch.undo()
-    with sqlite3.connect(path) as conn:  # still version 1: step 2 was rolled back too
+    with sqlite3.connect(path) as conn:  # still version 1: steps 2 and 3 were rolled back
         assert conn.execute("SELECT version FROM alertkit_schema WHERE component='store'"
                             ).fetchone() == (1,)
         cols = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
         assert "claimed_by" not in cols
     conn.close()
     async with SqliteStore(path) as store:
-        assert await store.schema_version() == 2
+        assert await store.schema_version() == 3
 
 
 async def test_a_newer_file_is_refused(tmp_path: Path) -> None:

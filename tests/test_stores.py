@@ -15,7 +15,7 @@ import pytest
 
 import redis_helpers
 from alertkit._errors import AlertkitError, StoreConflictError, StoreError
-from alertkit.stores.base import ClaimingOutbox, StateStore, Versioned
+from alertkit.stores.base import ClaimingOutbox, GenerationStore, StateStore, Versioned
 from alertkit.stores.memory_store import MemoryStore
 from alertkit.stores.outbox import OutboxEntry
 from alertkit.stores.redis_store import RedisStore
@@ -106,6 +106,24 @@ async def test_records_compare_and_set(store: StateStore) -> None:
     # A deleted record starts again at version 1.
     assert await store.put_record("alert", "fp1", {}, expected_version=None) == 1
     assert list(await store.records("silence")) == ["fp1"]
+
+
+async def test_generation_counts_writes_per_kind(store: StateStore) -> None:
+    assert isinstance(store, GenerationStore)
+    assert await store.generation("alert") == 0
+    await store.put_record("alert", "a", {}, expected_version=None)
+    g1 = await store.generation("alert")
+    assert g1 != 0 and await store.generation("silence") == 0
+    with pytest.raises(StoreConflictError):
+        await store.put_record("alert", "a", {}, expected_version=None)
+    assert await store.generation("alert") == g1  # a lost write changes nothing
+    await store.delete_record("alert", "nope")
+    assert await store.generation("alert") == g1
+    await store.delete_record("alert", "a")
+    g2 = await store.generation("alert")
+    assert g2 != g1
+    await store.put_record("silence", "s", {}, expected_version=None)
+    assert await store.generation("alert") == g2
 
 
 async def test_record_documents_are_copies(store: StateStore) -> None:

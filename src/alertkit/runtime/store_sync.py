@@ -33,7 +33,7 @@ from alertkit._dispatch.dispatcher import Dispatcher
 from alertkit._dispatch.silences import Silence
 from alertkit._dispatch.state import DispatchState
 from alertkit._errors import AlertkitError, StoreConflictError, StoreError
-from alertkit.stores.base import StateStore, Versioned
+from alertkit.stores.base import GenerationStore, StateStore, Versioned
 
 from .clock import Clock
 
@@ -82,6 +82,7 @@ class StoreSync:
         self.unsaved_audit: list[dict[str, Any]] = []
         self._silences: dict[str, dict[str, Any]] = {}  # last doc known to be in the store
         self._saved_snapshot: bytes | None = None
+        self._generations: dict[str, int] = {}  # kind -> the store's counter when last read
         self._lock = anyio.Lock()
         self.wake = anyio.Event()
 
@@ -111,8 +112,20 @@ class StoreSync:
                 state.silence_version += 1
             return changed
 
+    async def _changed_since_read(self, kind: str) -> bool:
+        """False only if the store counts writes and none happened since our last read."""
+        if not isinstance(self.store, GenerationStore):
+            return True
+        gen = await self.store.generation(kind)
+        if self._generations.get(kind) == gen:
+            return False
+        self._generations[kind] = gen  # read before the records: a write after is seen next
+        return True
+
     async def _pull(self, state: DispatchState, now: float) -> bool:
         changed = False
+        if not await self._changed_since_read(SILENCE):
+            return False
         remote = await self.store.records(SILENCE)
         for sid, rec in remote.items():
             if self.versions.get((SILENCE, sid)) == rec.version:
@@ -167,6 +180,8 @@ class StoreSync:
         """Records of ``kinds`` written by someone else since we last read or wrote them."""
         out: dict[str, dict[str, Versioned]] = {}
         for kind in kinds:
+            if not await self._changed_since_read(kind):
+                continue
             for key, rec in (await self.store.records(kind)).items():
                 if self.versions.get((kind, key)) != rec.version:
                     self.versions[(kind, key)] = rec.version

@@ -31,7 +31,7 @@ from alertkit._errors import StoreError
 
 from .outbox import EntryId, Outbox, OutboxEntry
 
-__all__ = ["AUDIT_FILTERS", "ClaimingOutbox", "StateStore", "Versioned"]
+__all__ = ["AUDIT_FILTERS", "ClaimingOutbox", "GenerationStore", "StateStore", "Versioned"]
 
 AUDIT_FILTERS = ("key", "rule", "at")
 """Fields of an audit document the stores index: ``key`` (the alert's fingerprint or the
@@ -126,6 +126,17 @@ class StateStore(Protocol):
         ...
 
     async def aclose(self) -> None:
+        ...
+
+
+@runtime_checkable
+class GenerationStore(Protocol):
+    """Optional: a store that counts writes per record kind, so that a reader polling for
+    other processes' changes reads one number instead of every record while nothing
+    changed. The three built-in stores offer it."""
+
+    async def generation(self, kind: str) -> int:
+        """A number that changes whenever a record of ``kind`` is written or deleted."""
         ...
 
 

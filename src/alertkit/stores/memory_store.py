@@ -106,6 +106,7 @@ class MemoryStore:
         self._snapshot: bytes | None = None
         self._records: dict[str, dict[str, tuple[str, int]]] = {}
         self._audit: list[dict[str, Any]] = []
+        self._generations: dict[str, int] = {}
         self._closed = False
 
     def _check_open(self) -> None:
@@ -143,13 +144,20 @@ class MemoryStore:
             raise StoreConflictError(kind, key, expected, actual)
         version = 1 if actual is None else actual + 1
         table[key] = (text, version)
+        self._generations[kind] = self._generations.get(kind, 0) + 1
         await anyio.lowlevel.checkpoint()
         return version
 
     async def delete_record(self, kind: str, key: str) -> None:
         self._check_open()
-        self._records.get(check_kind(kind), {}).pop(check_key(key), None)
+        if self._records.get(check_kind(kind), {}).pop(check_key(key), None) is not None:
+            self._generations[kind] = self._generations.get(kind, 0) + 1
         await anyio.lowlevel.checkpoint()
+
+    async def generation(self, kind: str) -> int:
+        self._check_open()
+        await anyio.lowlevel.checkpoint()
+        return self._generations.get(check_kind(kind), 0)
 
     async def records(self, kind: str) -> dict[str, Versioned]:
         self._check_open()

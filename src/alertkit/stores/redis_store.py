@@ -7,6 +7,7 @@ a claim. Layout, under ``namespace`` (``"alertkit"`` by default)::
 
     {ns}:snapshot            string   the Engine snapshot (see the note below)
     {ns}:rec:{kind}          hash     key -> "version:json"
+    {ns}:gen:{kind}          string   incremented by every write of that kind
     {ns}:audit:seq           string   the last audit seq (INCR)
     {ns}:audit               zset     "seq:json" scored by seq
     {ns}:audit:key:{key}     zset     the same members, for one key
@@ -69,7 +70,13 @@ if cur then actual = tonumber(string.match(cur, '^(%d+):')) end
 if actual ~= tonumber(ARGV[2]) then return {0, actual} end
 local v = actual + 1
 redis.call('HSET', KEYS[1], ARGV[1], v .. ':' .. ARGV[3])
+redis.call('INCR', KEYS[2])
 return {1, v}
+"""
+
+_DELETE = """
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then redis.call('INCR', KEYS[2]) end
+return 0
 """
 
 _AUDIT = """
@@ -234,8 +241,8 @@ class _Conn:
         self.shown = shown
         self.closed = False
         self.scripts = {name: client.register_script(src) for name, src in (
-            ("put", _PUT), ("audit", _AUDIT), ("add", _ADD), ("update", _UPDATE),
-            ("remove", _REMOVE), ("claim", _CLAIM), ("renew", _RENEW),
+            ("put", _PUT), ("delete", _DELETE), ("audit", _AUDIT), ("add", _ADD),
+            ("update", _UPDATE), ("remove", _REMOVE), ("claim", _CLAIM), ("renew", _RENEW),
             ("release", _RELEASE))}
         ob = f"{namespace}:outbox"
         self.outbox_keys = [ob, f"{ob}:due", f"{ob}:owner", f"{ob}:lease"]
@@ -440,7 +447,8 @@ class RedisStore:
         check_key(key)
         expected = check_version(expected_version)
         text = encode_doc(doc)
-        ok, version = await self._c.script("put", [hkey], [key, str(expected or 0), text])
+        ok, version = await self._c.script("put", [hkey, self._gen_key(kind)],
+                                           [key, str(expected or 0), text])
         if not ok:
             raise StoreConflictError(kind, key, expected, int(version) or None)
         return int(version)
@@ -448,7 +456,15 @@ class RedisStore:
     async def delete_record(self, kind: str, key: str) -> None:
         hkey = self._rec_key(kind)
         check_key(key)
-        await self._c.call(lambda: self._c.client.hdel(hkey, key))
+        await self._c.script("delete", [hkey, self._gen_key(kind)], [key])
+
+    def _gen_key(self, kind: str) -> str:
+        return f"{self.namespace}:gen:{kind}"
+
+    async def generation(self, kind: str) -> int:
+        gkey = self._gen_key(check_kind(kind))
+        value = await self._c.call(lambda: self._c.client.get(gkey))
+        return 0 if value is None else int(value)
 
     async def records(self, kind: str) -> dict[str, Versioned]:
         hkey = self._rec_key(kind)

@@ -61,10 +61,18 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE outbox ADD COLUMN claimed_until REAL",
         "CREATE INDEX audit_rule ON audit (rule, seq)",
     ),
+    # 3: a write counter per record kind (cheap polling for other processes' changes)
+    (
+        "CREATE TABLE generations (kind TEXT PRIMARY KEY, gen INTEGER NOT NULL)",
+        "INSERT INTO generations SELECT kind, COUNT(*) FROM records GROUP BY kind",
+    ),
 ]
 """Step ``i`` upgrades a file from schema version ``i`` to ``i + 1``. Append, never edit."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+_BUMP = ("INSERT INTO generations (kind, gen) VALUES (?, 1) "
+         "ON CONFLICT (kind) DO UPDATE SET gen = gen + 1")
 
 
 def migrate(conn: sqlite3.Connection, path: object, target: int | None = None) -> int:
@@ -281,6 +289,7 @@ class SqliteStore:
                 version = 1 if actual is None else actual + 1
                 conn.execute("INSERT OR REPLACE INTO records (kind, key, version, doc) "
                              "VALUES (?, ?, ?, ?)", (kind, key, version, text))
+                conn.execute(_BUMP, (kind,))
                 return version
 
             return SqliteOutbox._transaction(conn, body)
@@ -292,9 +301,24 @@ class SqliteStore:
         check_key(key)
 
         def work(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
+            def body() -> None:
+                cur = conn.execute("DELETE FROM records WHERE kind = ? AND key = ?",
+                                   (kind, key))
+                if cur.rowcount:
+                    conn.execute(_BUMP, (kind,))
+
+            SqliteOutbox._transaction(conn, body)
 
         await self.outbox.run(work)
+
+    async def generation(self, kind: str) -> int:
+        check_kind(kind)
+
+        def work(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT gen FROM generations WHERE kind = ?", (kind,)).fetchone()
+            return 0 if row is None else int(row[0])
+
+        return await self.outbox.run(work)
 
     async def records(self, kind: str) -> dict[str, Versioned]:
         check_kind(kind)
