@@ -112,19 +112,25 @@ class StoreSync:
                 state.silence_version += 1
             return changed
 
-    async def _changed_since_read(self, kind: str) -> bool:
-        """False only if the store counts writes and none happened since our last read."""
+    async def _generation(self, kind: str) -> int | None:
+        """The store's write counter of ``kind`` if it moved since our last complete read
+        (or if the store keeps none: ``-1``); ``None`` if nothing was written since.
+
+        Read before the records, and remembered (:meth:`_read`) only once they were all
+        read: a write in between, or a failed read, is seen next time."""
         if not isinstance(self.store, GenerationStore):
-            return True
+            return -1
         gen = await self.store.generation(kind)
-        if self._generations.get(kind) == gen:
-            return False
-        self._generations[kind] = gen  # read before the records: a write after is seen next
-        return True
+        return None if self._generations.get(kind) == gen else gen
+
+    def _read(self, kind: str, gen: int) -> None:
+        if gen != -1:
+            self._generations[kind] = gen
 
     async def _pull(self, state: DispatchState, now: float) -> bool:
         changed = False
-        if not await self._changed_since_read(SILENCE):
+        gen = await self._generation(SILENCE)
+        if gen is None:
             return False
         remote = await self.store.records(SILENCE)
         for sid, rec in remote.items():
@@ -154,6 +160,7 @@ class StoreSync:
             if sid in state.silences and state.silences[sid].ends_at <= now:
                 del state.silences[sid]
                 changed = True
+        self._read(SILENCE, gen)
         return changed
 
     async def _push(self, state: DispatchState, now: float) -> None:
@@ -180,12 +187,14 @@ class StoreSync:
         """Records of ``kinds`` written by someone else since we last read or wrote them."""
         out: dict[str, dict[str, Versioned]] = {}
         for kind in kinds:
-            if not await self._changed_since_read(kind):
+            gen = await self._generation(kind)
+            if gen is None:
                 continue
             for key, rec in (await self.store.records(kind)).items():
                 if self.versions.get((kind, key)) != rec.version:
                     self.versions[(kind, key)] = rec.version
                     out.setdefault(kind, {})[key] = rec
+            self._read(kind, gen)
         return out
 
     async def load_record(self, kind: str, key: str) -> dict[str, Any] | None:
