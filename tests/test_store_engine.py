@@ -434,3 +434,26 @@ async def test_an_idle_refresh_reads_one_counter_not_every_record() -> None:
         await store.put_record("alert", "elsewhere", {"x": 1}, expected_version=None)
         await settle(clock, 2)
         assert store.scans == before + 1  # another process wrote: read once
+
+
+async def test_a_failed_refresh_is_read_again() -> None:
+    class FailsOnce(MemoryStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fail_next = False
+
+        async def records(self, kind: str) -> dict[str, Versioned]:
+            if self.fail_next and kind == "silence":
+                self.fail_next = False
+                raise StoreError("connection reset")
+            return await super().records(kind)
+
+    store = FailsOnce()
+    clock = ak.FakeClock(T0)
+    async with engine(store, clock) as a, engine(store, clock) as b:
+        await settle(clock, 2)
+        store.fail_next = True
+        s = a.silence({"host": "x"}, duration="1h")
+        await settle(clock, 4)  # one of the engines' reads failed; it reads again later
+        assert [x.id for x in b.silences()] == [s.id]
+        assert [x.id for x in a.silences()] == [s.id]
