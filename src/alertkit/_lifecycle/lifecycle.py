@@ -60,10 +60,13 @@ from .model import (
     check_transition,
 )
 
-__all__ = ["Authorize", "Lifecycle", "LifecycleNotification", "Outcome"]
+__all__ = ["Authorize", "Lifecycle", "LifecycleNotification", "Outcome", "Router"]
 
 Authorize: TypeAlias = Callable[[Actor, str, AlertRecord | None], bool]
 """``policy(actor, action, record) -> bool``: may this actor do this (to this alert)?"""
+
+Router: TypeAlias = Callable[[Mapping[str, str]], Sequence[str]]
+"""labels -> the receivers a routing tree sends an alert with them to."""
 
 
 @attrs.frozen
@@ -165,7 +168,7 @@ class Lifecycle:
         history and statistics) before they are forgotten.
     :param audit_limit: how many audit records the state keeps in memory.
     :param router: labels -> the receivers the routing tree sends them to, for policies
-        with ``route_receivers`` (an Engine sets its dispatcher's
+        with ``route_receivers`` (an Engine uses its dispatcher's
         :meth:`~alertkit.Dispatcher.receivers_for` when this is None). Without one, such
         policies apply to nothing.
     """
@@ -181,7 +184,7 @@ class Lifecycle:
         ack_stops_repeats: bool = True,
         retention: DurationLike = "7d",
         audit_limit: int = 10_000,
-        router: Callable[[Mapping[str, str]], Sequence[str]] | None = None,
+        router: Router | None = None,
     ) -> None:
         pols = tuple(policies)
         names: set[str] = set()
@@ -323,14 +326,17 @@ class Lifecycle:
 
     # -- the rule's events ------------------------------------------------------------------
 
-    def observe(self, state: LifecycleState, events: Iterable[AlertEvent]) -> Outcome:
+    def observe(self, state: LifecycleState, events: Iterable[AlertEvent], *,
+                router: Router | None = None) -> Outcome:
         """Take the rule's events: ``firing`` opens (or re-opens) a record, ``resolved``
-        resolves it (notifying its assignee); ``pending``/``cancelled`` are ignored."""
+        resolves it (notifying its assignee); ``pending``/``cancelled`` are ignored.
+        ``router`` stands in for the lifecycle's own (an Engine passes its dispatcher's)."""
         ch = _Changes()
+        route = router if router is not None else self.router
         for event in events:
             kind = event.kind
             if kind is EventKind.FIRING:
-                self._fire(state, event.alert, event.at, ch)
+                self._fire(state, event.alert, event.at, ch, route)
             elif kind is EventKind.RESOLVED:
                 rec = state.records.get(event.alert.fingerprint)
                 if rec is None:
@@ -352,7 +358,8 @@ class Lifecycle:
         state.records[fingerprint] = attrs.evolve(rec, updated_at=now)
         return True
 
-    def _fire(self, state: LifecycleState, alert: Alert, now: float, ch: _Changes) -> None:
+    def _fire(self, state: LifecycleState, alert: Alert, now: float, ch: _Changes,
+              router: Router | None) -> None:
         fp = alert.fingerprint
         rec = state.records.get(fp)
         if rec is not None and rec.status in ACTIVE:
@@ -362,8 +369,8 @@ class Lifecycle:
         fired = alert.fired_at if alert.fired_at is not None else now
         tenant = alert.labels.get(self.tenant_label) if self.tenant_label else None
         routed: Sequence[str] = ()
-        if self.router is not None and self._routed_policies:
-            routed = self.router(alert.labels)
+        if router is not None and self._routed_policies:
+            routed = router(alert.labels)
         policy = esc.select_policy(self.policies, alert.labels, alert.severity, tenant,
                                    routed)
         progress = esc.start(policy, fired) if policy is not None else None

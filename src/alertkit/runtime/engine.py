@@ -531,8 +531,6 @@ class Engine:
             if unknown:
                 raise ConfigError(f"escalation policies name route_receivers the dispatcher "
                                   f"does not have: {', '.join(unknown)}")
-            if lifecycle.router is None:
-                lifecycle.router = self.dispatcher.receivers_for
         needed = lifecycle.receivers
         if needed:
             if self.dispatcher is None:
@@ -545,7 +543,10 @@ class Engine:
         return lifecycle
 
     def _lifecycle_events(self, events: Sequence[AlertEvent]) -> None:
-        outcome = self.lifecycle.observe(self.lifecycle_state, events)
+        router = None
+        if self.lifecycle.router is None and self.dispatcher is not None:
+            router = self.dispatcher.receivers_for
+        outcome = self.lifecycle.observe(self.lifecycle_state, events, router=router)
         if outcome:
             self._lifecycle_outcome(outcome)
 
@@ -911,15 +912,7 @@ class Engine:
                 for kind, found in records.items() if found}
         if not docs:
             return
-        restore = getattr(self, "_lifecycle_restore", None)
-        if callable(restore):
-            restore(docs)
-        else:
-            for key, doc in docs.get("alert", {}).items():
-                try:
-                    self.lifecycle_state.records[key] = AlertRecord.from_dict(doc)
-                except AlertkitError as exc:
-                    log.error("store: alert record %r ignored: %s", key, exc)
+        self._lifecycle_restore(docs)  # keeps the lifecycle's timers in step
         if self._lc_changed is not None:
             self._lc_changed.set()
 
