@@ -69,6 +69,9 @@ def test_store_excludes_state_and_outbox(tmp_path: Path) -> None:
     with pytest.raises(ak.DurationError):
         Engine(RULES, store=MemoryStore(), snapshot_interval="0s")
     assert Engine(RULES).store is None
+    for owner in ("", 3):
+        with pytest.raises(ConfigError, match="owner"):
+            Engine(RULES, owner=owner)  # type: ignore[arg-type]
 
 
 # -- restart ----------------------------------------------------------------------------------

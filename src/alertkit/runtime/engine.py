@@ -856,6 +856,8 @@ class Engine:
     def _init_store(self, store: StateStore | str | os.PathLike[str] | None,
                     state: bytes | None, outbox: object, snapshot_interval: DurationLike,
                     refresh_interval: DurationLike, owner: str | None) -> None:
+        if owner is not None and (not isinstance(owner, str) or not owner):
+            raise ConfigError(f"owner must be a non-empty string, got {owner!r}")
         self._owner = owner
         self._sync: StoreSync | None = None
         if store is None:
