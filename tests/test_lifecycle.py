@@ -464,3 +464,15 @@ def test_annotate_knows_nothing_of_unknown_alerts() -> None:
     state = lc.new_state()
     n = _notification(alert("zz"))
     assert lc.annotate(state, n) is n  # type: ignore[arg-type]
+
+
+def test_a_record_keeps_the_latest_comments_and_the_audit_all() -> None:
+    from alertkit._lifecycle.lifecycle import MAX_COMMENTS
+
+    lc, state = started()
+    for i in range(MAX_COMMENTS + 7):
+        lc.apply(state, Comment("a", "fp1", f"c{i}"), T0 + i)
+    texts = [c.text for c in state.records["fp1"].comments]
+    assert len(texts) == MAX_COMMENTS and texts[-1] == f"c{MAX_COMMENTS + 6}"
+    assert texts[0] == "c7"
+    assert sum(a.action == "comment" for a in state.audit) == MAX_COMMENTS + 7

@@ -65,6 +65,9 @@ __all__ = ["Authorize", "Lifecycle", "LifecycleNotification", "Outcome", "Router
 Authorize: TypeAlias = Callable[[Actor, str, AlertRecord | None], bool]
 """``policy(actor, action, record) -> bool``: may this actor do this (to this alert)?"""
 
+MAX_COMMENTS = 50
+"""How many comments an alert record keeps (the audit trail has every one)."""
+
 Router: TypeAlias = Callable[[Mapping[str, str]], Sequence[str]]
 """labels -> the receivers a routing tree sends an alert with them to."""
 
@@ -288,8 +291,9 @@ class Lifecycle:
             new = attrs.evolve(rec, assignee=command.assignee, updated_at=touched)
             detail = {"assignee": command.assignee}
         elif isinstance(command, Comment):
-            new = attrs.evolve(rec, comments=(*rec.comments, Note(who, now, command.text)),
-                               updated_at=touched)
+            # The record keeps the latest comments; the audit trail keeps them all.
+            kept = (*rec.comments[-(MAX_COMMENTS - 1):], Note(who, now, command.text))
+            new = attrs.evolve(rec, comments=kept, updated_at=touched)
             detail = {"text": command.text}
         elif isinstance(command, Snooze):
             if command.until <= now:
