@@ -125,6 +125,11 @@ async def run_engine(spec: str, url: str, owner: str) -> None:
                 await engine.delivery.wait_idle()
             elif op == "describe":
                 pass
+            elif op == "saved_alerts":  # the alerts in the snapshot the store holds now
+                saved = await store.load_snapshot()
+                reply["alerts"] = [] if saved is None else sorted(
+                    [a.fingerprint, a.rule, a.state.value, a.active_at, a.fired_at]
+                    for a in Engine(rules(), state=saved).alerts())
             elif op == "stop":
                 break
             reply["state"] = describe(engine)

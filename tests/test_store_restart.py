@@ -168,8 +168,9 @@ def test_restart_keeps_everything(spec: str, how: str, server: tuple[str, Server
         before = child.send(op="describe")
         assert before["pending"] == 1
         # No explicit persist(): the Engine saves its snapshot every 0.2 s on its own
-        # (snapshot_interval) and pushes silences at once; wait for a few of those.
-        time.sleep(0.8)
+        # (snapshot_interval); wait until the saved one has every alert.
+        wait_for(lambda: child.send(op="saved_alerts")["alerts"] == before["state"]["alerts"],
+                 "a periodic snapshot with the alerts")
         if how == "kill":
             child.proc.send_signal(signal.SIGKILL)
             child.proc.wait(10)
