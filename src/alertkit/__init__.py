@@ -77,16 +77,20 @@ from ._dispatch.state import DispatchState
 from ._errors import (
     AlertkitError,
     AlertmanagerPayloadError,
+    AlertNotFoundError,
     ConfigError,
     DeliveryError,
     DurationError,
     ExpressionError,
     InvalidSampleError,
+    InvalidTransitionError,
     LabelError,
+    LifecycleError,
     NotifierConfigError,
     OutboxError,
     OutOfOrderSampleError,
     PermanentDeliveryError,
+    PermissionDenied,
     RetryableDeliveryError,
     RuleError,
     RuleFileError,
@@ -94,10 +98,28 @@ from ._errors import (
     SeriesNotationError,
     SilenceError,
     SnapshotError,
+    StoreConflictError,
+    StoreError,
     TemplateError,
     TimeWentBackwardsError,
     WebhookSignatureError,
 )
+from ._lifecycle.audit import AuditRecord
+from ._lifecycle.commands import (
+    Acknowledge,
+    Actor,
+    Assign,
+    Comment,
+    EscalateNow,
+    Resolve,
+    SkipToLevel,
+    Snooze,
+    Unacknowledge,
+)
+from ._lifecycle.escalation import EscalationLevel, EscalationPolicy
+from ._lifecycle.lifecycle import Lifecycle, LifecycleNotification
+from ._lifecycle.model import AlertRecord, LifecycleState, LifecycleStatus
+from ._lifecycle.queries import RuleStats
 from .config._rules import RuleFileIssue, load_rules, rule_file_schema, rules_from_dict
 from .notify._base import CallbackNotifier, ConsoleNotifier, LogNotifier, Notifier, event_record
 from .notify.alertmanager import (
@@ -146,16 +168,24 @@ from .runtime.clock import Clock, FakeClock, SystemClock
 from .runtime.delivery import DeliveryOutcome, DeliveryWorker, Receiver
 from .runtime.delivery_log import AttemptOutcome, AttemptRecord, DeliveryLog, DeliveryStats
 from .runtime.engine import BoundSeries, Engine, EventSubscription
+from .stores.base import ClaimingOutbox, GenerationStore, StateStore, Versioned
 from .stores.memory import MemoryOutbox
+from .stores.memory_store import MemoryStore
 from .stores.outbox import CorruptEntry, LoadResult, Outbox, OutboxEntry
+from .stores.redis_store import RedisStore
 from .stores.sqlite import SqliteOutbox
+from .stores.sqlite_store import SqliteStore
 
 __all__ = [
     "EWMA",
     "Absent",
+    "Acknowledge",
+    "Actor",
     "Agg",
     "Alert",
     "AlertEvent",
+    "AlertNotFoundError",
+    "AlertRecord",
     "AlertState",
     "AlertStatus",
     "AlertkitError",
@@ -166,8 +196,10 @@ __all__ = [
     "AlertmanagerReceiver",
     "All",
     "Any",
+    "Assign",
     "AttemptOutcome",
     "AttemptRecord",
+    "AuditRecord",
     "BinOp",
     "BoundSeries",
     "BreakerState",
@@ -176,7 +208,9 @@ __all__ = [
     "Cardinality",
     "Change",
     "CircuitBreaker",
+    "ClaimingOutbox",
     "Clock",
+    "Comment",
     "Condition",
     "ConfigError",
     "Consecutive",
@@ -204,6 +238,9 @@ __all__ = [
     "EmailNotifier",
     "Engine",
     "EngineFeed",
+    "EscalateNow",
+    "EscalationLevel",
+    "EscalationPolicy",
     "EvalMode",
     "Evaluator",
     "EventKind",
@@ -214,6 +251,7 @@ __all__ = [
     "FeishuConfig",
     "FeishuNotifier",
     "Flatline",
+    "GenerationStore",
     "GiveUp",
     "GoogleChatConfig",
     "GoogleChatNotifier",
@@ -221,9 +259,15 @@ __all__ = [
     "InhibitRule",
     "Instant",
     "InvalidSampleError",
+    "InvalidTransitionError",
     "LabelError",
     "Labels",
     "LeanTransport",
+    "Lifecycle",
+    "LifecycleError",
+    "LifecycleNotification",
+    "LifecycleState",
+    "LifecycleStatus",
     "LoadResult",
     "LogNotifier",
     "LogSender",
@@ -231,6 +275,7 @@ __all__ = [
     "MattermostConfig",
     "MattermostNotifier",
     "MemoryOutbox",
+    "MemoryStore",
     "NoDataPolicy",
     "Not",
     "Notification",
@@ -251,6 +296,7 @@ __all__ = [
     "PagerDutyNotifier",
     "PercentMatching",
     "PermanentDeliveryError",
+    "PermissionDenied",
     "PredictLinear",
     "Present",
     "PushoverConfig",
@@ -260,7 +306,9 @@ __all__ = [
     "Receiver",
     "ReceiverConfig",
     "Redactor",
+    "RedisStore",
     "Rejection",
+    "Resolve",
     "Retry",
     "RetryAt",
     "RetryPolicy",
@@ -271,6 +319,7 @@ __all__ = [
     "RuleError",
     "RuleFileError",
     "RuleFileIssue",
+    "RuleStats",
     "RuleTestFileError",
     "Sample",
     "Seasonal",
@@ -281,11 +330,17 @@ __all__ = [
     "Silence",
     "SilenceError",
     "SilenceState",
+    "SkipToLevel",
     "SlackConfig",
     "SlackNotifier",
     "SnapshotError",
+    "Snooze",
     "SqliteOutbox",
+    "SqliteStore",
     "State",
+    "StateStore",
+    "StoreConflictError",
+    "StoreError",
     "SystemClock",
     "TeamsConfig",
     "TeamsNotifier",
@@ -298,7 +353,9 @@ __all__ = [
     "TwilioCallNotifier",
     "TwilioConfig",
     "TwilioSmsNotifier",
+    "Unacknowledge",
     "ValueExpr",
+    "Versioned",
     "WeComConfig",
     "WeComNotifier",
     "WebhookNotifier",

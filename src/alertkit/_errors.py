@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AlertNotFoundError",
     "AlertkitError",
     "AlertmanagerPayloadError",
     "ConfigError",
@@ -17,11 +18,14 @@ __all__ = [
     "DurationError",
     "ExpressionError",
     "InvalidSampleError",
+    "InvalidTransitionError",
     "LabelError",
+    "LifecycleError",
     "NotifierConfigError",
     "OutOfOrderSampleError",
     "OutboxError",
     "PermanentDeliveryError",
+    "PermissionDenied",
     "RetryableDeliveryError",
     "RuleError",
     "RuleFileError",
@@ -29,6 +33,8 @@ __all__ = [
     "SeriesNotationError",
     "SilenceError",
     "SnapshotError",
+    "StoreConflictError",
+    "StoreError",
     "TemplateError",
     "TimeWentBackwardsError",
     "WebhookSignatureError",
@@ -217,3 +223,48 @@ class RuleTestFileError(AlertkitError, ValueError):
         count = len(self.issues)
         head = f"{count} problem{'s' if count != 1 else ''} in rule test files:"
         super().__init__("\n".join([head, *(f"  {i}" for i in self.issues)]))
+
+
+class StoreError(AlertkitError, ValueError):
+    """A state store is unusable or was given bad input (closed, corrupt, newer schema,
+    a bad record kind, key or document)."""
+
+
+class StoreConflictError(StoreError):
+    """A compare-and-set write lost: the stored record's version is not the one expected.
+
+    Another writer (task or process) changed ``kind``/``key`` in between; read the record
+    again, re-apply the change and retry. ``expected`` is the version the writer had
+    (``None``: it expected no record), ``actual`` the stored one (``None``: no record).
+    """
+
+    def __init__(self, kind: str, key: str, expected: int | None, actual: int | None) -> None:
+        self.kind = kind
+        self.key = key
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"{kind} record {key!r}: expected version {expected!r}, "
+                         f"the store has {actual!r} (changed by another writer)")
+
+
+class LifecycleError(AlertkitError, ValueError):
+    """A lifecycle command (acknowledge, assign, snooze, resolve, escalate...) cannot be
+    applied: bad argument, unknown alert, or not allowed in the alert's status."""
+
+
+class AlertNotFoundError(LifecycleError, LookupError):
+    """No alert has this fingerprint (or it belongs to another tenant than the actor's)."""
+
+
+class InvalidTransitionError(LifecycleError):
+    """The command is not allowed in the alert's current status (e.g. acknowledging a
+    resolved alert). ``action`` and ``status`` name both."""
+
+    def __init__(self, message: str, *, action: str = "", status: str = "") -> None:
+        super().__init__(message)
+        self.action = action
+        self.status = status
+
+
+class PermissionDenied(LifecycleError, PermissionError):
+    """The authorization policy refused this actor this action on this alert."""

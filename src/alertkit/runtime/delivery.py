@@ -25,9 +25,12 @@ import heapq
 import inspect
 import logging
 import math
+import os
 import random
 import re
+import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 
@@ -45,6 +48,7 @@ from alertkit.notify.registry import NotifierRegistry, default_registry
 from alertkit.notify.sender import DeliveryContext, NotificationSender, result_from_exception
 from alertkit.notify.templates import NotificationTemplates, text_key
 from alertkit.notify.transport import default_http_client
+from alertkit.stores.base import ClaimingOutbox
 from alertkit.stores.memory import MemoryOutbox
 from alertkit.stores.outbox import EntryId, Outbox, OutboxEntry
 
@@ -200,6 +204,15 @@ class DeliveryWorker:
       an exception in it is logged, never fatal.
     - ``log``: the :class:`~alertkit.DeliveryLog` (a new one of
       ``log_capacity`` records unless given).
+    - ``owner`` and ``lease``: used when the outbox is shared by several
+      processes (a :class:`~alertkit.stores.base.ClaimingOutbox`, such as a
+      Redis or SQLite store's): the worker sends only the entries it claimed
+      (for its own receivers) as ``owner`` (host, pid and a random suffix
+      unless given), renews its
+      claims every third of ``lease`` and picks up entries whose owner's lease
+      ran out (a crashed process's). A stable ``owner`` per process slot lets a
+      restarted process take its entries back at once instead of after the
+      lease. Other outboxes are used as they are, without claims.
 
     Leaving the ``async with`` block cancels attempts in flight: their
     entries stay in the outbox and are sent again by the next worker on it.
@@ -220,6 +233,8 @@ class DeliveryWorker:
         on_result: ResultCallback | None = None,
         log: DeliveryLog | None = None,
         log_capacity: int = 10_000,
+        owner: str | None = None,
+        lease: DurationLike = "30s",
     ) -> None:
         self.receivers: dict[str, Receiver] = {}
         for receiver in receivers:
@@ -265,6 +280,16 @@ class DeliveryWorker:
         self._store_lock: anyio.Lock | None = None
         self._flushing = False
         self._changed: anyio.Event | None = None
+        # Claims (a shared outbox): what this worker holds, until removed or released.
+        self._claiming: ClaimingOutbox | None = (
+            self.outbox if isinstance(self.outbox, ClaimingOutbox) else None)
+        if owner is not None and (not isinstance(owner, str) or not owner):
+            raise NotifierConfigError(f"owner must be a non-empty string, got {owner!r}")
+        self.owner = owner if owner is not None else \
+            f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease = parse_duration(lease, field="lease", allow_zero=False)
+        self._held: set[EntryId] = set()
+        self._lost: set[EntryId] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -292,6 +317,8 @@ class DeliveryWorker:
         tg.start_soon(self._intake_loop, name="alertkit delivery intake")
         tg.start_soon(self._scheduler_loop, name="alertkit delivery scheduler")
         tg.start_soon(self._writer_loop, name="alertkit delivery writer")
+        if self._claiming is not None:
+            tg.start_soon(self._lease_loop, name="alertkit delivery leases")
         for name, receiver in self.receivers.items():
             for i in range(receiver.concurrency):
                 tg.start_soon(self._consumer, receiver, name=f"alertkit delivery {name}#{i}")
@@ -319,6 +346,12 @@ class DeliveryWorker:
             await self._flush()
         except Exception:
             log.exception("delivery worker: final outbox flush failed")
+        if self._claiming is not None and self._held:
+            try:  # let another process take what is left at once, not after the lease
+                await self._claiming.release(self.owner, sorted(self._held))
+            except Exception:
+                log.exception("delivery worker: releasing claims failed (they will expire)")
+            self._held.clear()
         for send, receive in self._queues.values():
             send.close()
             receive.close()
@@ -333,7 +366,12 @@ class DeliveryWorker:
             log.error("delivery outbox: %s (set aside, not sent)", bad.error)
             self.log.record(AttemptRecord(now, "", "", "", 0, AttemptOutcome.CORRUPT,
                                           error=bad.error))
-        for entry in loaded.entries:
+        entries = loaded.entries
+        if self._claiming is not None:  # only what this worker can claim (a shared outbox)
+            entries = self._take(await self._claiming.claim(
+                self.owner, self.lease, max(1, len(entries)), now=now,
+                receivers=list(self.receivers)))
+        for entry in entries:
             receiver = self.receivers.get(entry.receiver)
             if receiver is None or entry.notifier not in receiver.notifiers:
                 what = (f"receiver {entry.receiver!r}" if receiver is None
@@ -488,9 +526,55 @@ class DeliveryWorker:
             for entry in entries:
                 self._record(entry, 0, AttemptOutcome.STORE_ERROR, error=reason)
             added = [True] * len(entries)
-        for entry, new in zip(entries, added, strict=True):
-            if new:
-                self._schedule(entry)
+            stored = False
+        else:
+            stored = True
+        fresh = [entry for entry, new in zip(entries, added, strict=True) if new]
+        if self._claiming is not None and fresh and stored:
+            try:
+                fresh = self._take(await self._claiming.claim(
+                    self.owner, self.lease, len(fresh), now=now, ids=[e.id for e in fresh],
+                    receivers=list(self.receivers)))
+            except Exception as exc:
+                log.error("delivery: claiming new entries failed (%s: %s); the lease loop "
+                          "retries", type(exc).__name__, exc)
+                fresh = []
+        for entry in fresh:
+            self._schedule(entry)
+
+    # -- claims (a shared outbox) --------------------------------------------------------
+
+    def _take(self, claimed: list[OutboxEntry]) -> list[OutboxEntry]:
+        """The claimed entries this worker does not hold yet (now held)."""
+        new = [e for e in claimed if e.id not in self._held]
+        self._held.update(e.id for e in new)
+        self._lost.difference_update(e.id for e in new)
+        return new
+
+    async def _lease_loop(self) -> None:
+        assert self._claiming is not None
+        while True:
+            await self.clock.sleep_until(self.clock.now() + self.lease / 3)
+            now = self.clock.now()
+            try:
+                if self._held:
+                    held = list(self._held)
+                    kept = set(await self._claiming.renew(self.owner, held, self.lease,
+                                                          now=now))
+                    lost = [i for i in held if i not in kept and i not in self._done_ids]
+                    for entry_id in lost:  # taken over (we were too slow) or gone
+                        log.warning("delivery %s: claim lost, another process has it",
+                                    entry_id[2])
+                        self._held.discard(entry_id)
+                        self._lost.add(entry_id)
+                for entry in self._take(await self._claiming.claim(
+                        self.owner, self.lease, 1000, now=now,
+                        receivers=list(self.receivers))):
+                    log.info("delivery %s: taken over from an expired claim",
+                             entry.notification.idempotency_key)
+                    self._schedule(entry)
+            except Exception:
+                log.exception("delivery worker: renewing or claiming failed; will retry")
 
     # -- scheduling ----------------------------------------------------------------------
 
@@ -553,6 +637,10 @@ class DeliveryWorker:
             entry.notification.idempotency_key, attempt, outcome, status_code, error, latency))
 
     async def _attempt(self, receiver: Receiver, entry: OutboxEntry) -> None:
+        if self._claiming is not None and entry.id not in self._held and \
+                entry.id in self._lost:
+            self._lost.discard(entry.id)
+            return  # the claim was lost: its new owner sends it
         key = (receiver.name, entry.notifier)
         policy = receiver.policy or self.policy
         sender = receiver.notifiers[entry.notifier]
@@ -702,6 +790,7 @@ class DeliveryWorker:
                     except BaseException:
                         self._done_ids[:0] = ids  # keep them for the next flush
                         raise
+                    self._held.difference_update(ids)
             finally:
                 self._flushing = False
                 self._signal()
