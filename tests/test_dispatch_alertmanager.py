@@ -119,6 +119,14 @@ RECEIVERS = ["default", "db", "teams", "critical", "critical_k2"]
 # -- the webhook sink -------------------------------------------------------------------
 
 
+class _SinkServer(ThreadingHTTPServer):
+    # Alertmanager opens a connection per receiver at once; with the default listen
+    # backlog of 5 a burst can overflow it, and the kernel's SYN retry makes a delivery
+    # arrive a whole second late.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class Sink:
     """Records every webhook POST: (arrival time, path, decoded JSON body)."""
 
@@ -139,7 +147,7 @@ class Sink:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _SinkServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
