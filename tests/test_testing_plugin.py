@@ -12,7 +12,8 @@ from alertkit.testing import RecordingNotifier, advance
 
 pytest_plugins = ["pytester"]
 
-PLUGIN = ["-p", "alertkit.testing.pytest_plugin", "-p", "no:cacheprovider"]
+# The plugin comes through its pytest11 entry point: no -p, no conftest needed.
+PLUGIN = ["-p", "no:cacheprovider"]
 
 
 @pytest.fixture(autouse=True)
