@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import random
 import re
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
