@@ -444,3 +444,11 @@ async def test_worker_renders_slack_templates_and_threads_the_resolution(
     assert second["thread_ts"] == "111.222" and second["channel"] == "C0123"
     assert second["attachments"][0]["blocks"][0]["text"]["text"] == "*HighCPU* resolved"
     assert [r.outcome.value for r in w.log.query()] == ["delivered", "delivered"]
+
+
+def test_a_notification_without_alerts_says_so_instead_of_counting_zero() -> None:
+    notifier = SlackNotifier(SlackConfig(token=TOKEN, channel="C1"))
+    n = notification(firing=[], texts={"title": "nothing", "body.slack": ""})
+    blocks = notifier.payload(n)["attachments"][0]["blocks"]
+    assert blocks == [{"type": "context",
+                       "elements": [{"type": "mrkdwn", "text": "(no alerts)"}]}]

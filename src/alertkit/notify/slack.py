@@ -216,9 +216,9 @@ class SlackNotifier(HttpChannel):
             blocks.append(_section(text))
             used += len(text)
         left = len(alerts) - len(blocks) + n.truncated
-        if left or not blocks:
-            blocks.append({"type": "context", "elements": [
-                {"type": "mrkdwn", "text": f"… and {left} more alert(s) not shown"}]})
+        if left or not blocks:  # Slack refuses an attachment without blocks
+            note = f"… and {left} more alert(s) not shown" if left else "(no alerts)"
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
         return blocks
 
     def payload(self, notification: Notification) -> dict[str, Any]:
