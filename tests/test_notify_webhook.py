@@ -308,3 +308,19 @@ def test_from_url_is_the_constructor() -> None:
     b = WebhookNotifier("https://u:p@h.example/x", payload="alertmanager")
     n = group()
     assert repr(a) == repr(b) and a.body(n) == b.body(n)
+
+
+@pytest.mark.anyio
+async def test_requests_carry_exactly_the_notifiers_headers(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/h", method="POST").respond_with_data("", 204)
+    hook = WebhookNotifier(httpserver.url_for("/h"), headers={"X-Team": "ops"})
+    n = group()
+    async with httpx.AsyncClient(headers={"X-Client-Default": "leak?"},
+                                 cookies={"session": "c00kie"}) as http:
+        assert await hook.send(n, ak.DeliveryContext(http=http, now=T0)) == ak.Delivered(204)
+    [(request, _)] = httpserver.log
+    names = {name.lower() for name, _ in request.headers.items()}
+    assert names == {"host", "content-length", "content-type", "user-agent", "x-team",
+                     "idempotency-key"}
+    assert request.headers["User-Agent"] == "alertkit"
+    assert request.headers["Idempotency-Key"] == n.idempotency_key

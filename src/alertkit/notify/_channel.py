@@ -23,7 +23,7 @@ from alertkit._core.model import Alert, Severity
 from alertkit._dispatch.notification import DeliveryResult, Notification, Retry
 from alertkit._dispatch.retry import parse_retry_after
 
-from .http import classify_http_status
+from .http import classify_http_status, url_of
 from .redact import Redactor
 from .sender import DeliveryContext
 
@@ -183,7 +183,7 @@ class HttpChannel:
             request_headers.setdefault("content-type", "application/json")
         try:
             response = await context.http.post(
-                url, content=content, data=data, headers=request_headers,
+                url_of(url), content=content, data=data, headers=request_headers,
                 timeout=context.timeout,
             )
         except httpx.TimeoutException as exc:

@@ -7,6 +7,9 @@ receivers written for Alertmanager; or ``"template"``, a user's jinja2
 template (sandboxed) rendered with the notification. Every request carries ``Idempotency-Key`` (the
 notification's key, the same on every retry and after a restart), so a
 receiver can drop the duplicates that at-least-once delivery may produce.
+Requests carry exactly the notifier's headers (plus ``Host``,
+``Content-Length`` and ``User-Agent: alertkit``): the shared client's
+default headers and cookies are not added.
 Optional request signing follows the Standard Webhooks convention
 (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``).
 
@@ -41,7 +44,7 @@ from alertkit._errors import NotifierConfigError, WebhookSignatureError
 
 from . import templates as _templates
 from .alertmanager import alertmanager_webhook_payload
-from .http import classify_http_status
+from .http import classify_http_status, post_request
 from .redact import Redactor, redact_url
 from .registry import default_registry
 from .schema import notification_to_dict
@@ -336,8 +339,8 @@ class WebhookNotifier:
                 self._signing_key, notification.idempotency_key, timestamp, body
             )
         try:
-            response = await context.http.post(
-                self._url, content=body, headers=headers, timeout=context.timeout
+            response = await context.http.send(
+                post_request(self._url, body, headers, timeout=context.timeout)
             )
         except httpx.TimeoutException as exc:
             return Retry(f"timeout ({type(exc).__name__})")
