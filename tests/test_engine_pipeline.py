@@ -158,3 +158,22 @@ def test_pipeline_configuration_errors() -> None:
         ak.Engine([RULE], state=b"{nope")
 
 
+
+
+async def test_external_events_go_through_the_pipeline_like_the_rules_own() -> None:
+    clock = ak.FakeClock(T0)
+    rec = Recorder()
+    async with ak.Engine([RULE], clock=clock, dispatcher=pipeline(),
+                         receivers=[ak.Receiver("ops", {"rec": rec})]) as engine:
+        events = engine.events()
+        labels = ak.Labels(alertname="High", host="ext")
+        alert = ak.Alert(labels.fingerprint, "High", labels, {}, ak.AlertState.FIRING,
+                         ak.Severity.HIGH, 1.0, T0, T0)
+        engine.emit([ak.AlertEvent(ak.EventKind.FIRING, alert, T0)])
+        with anyio.fail_after(2):
+            assert (await events.__anext__()).alert.labels["host"] == "ext"
+        await events.aclose()
+        await settle(clock, 15)
+        assert rec.summary() == [("ops", ["ext"], [])]
+        with pytest.raises(TypeError, match="AlertEvent"):
+            engine.emit(["not an event"])  # type: ignore[list-item]

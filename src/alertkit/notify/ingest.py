@@ -491,7 +491,7 @@ class EngineFeed:
     """
 
     def __init__(self, engine: Any) -> None:
-        if not hasattr(engine, "_emit") or not hasattr(engine, "clock"):
+        if not callable(getattr(engine, "emit", None)) or not hasattr(engine, "clock"):
             raise NotifierConfigError(f"EngineFeed needs an alertkit Engine, got "
                                       f"{type(engine).__name__}")
         self.engine = engine
@@ -509,9 +509,7 @@ class EngineFeed:
                 events.append(AlertEvent(EventKind.RESOLVED, item.alert, now))
             self._seen[key] = item.status
         if events:
-            # The Engine's internal entry point for events: subscribers, notifiers and
-            # the dispatcher all hang off it.
-            self.engine._emit(events)
+            self.engine.emit(events)
 
     def __repr__(self) -> str:
         return f"EngineFeed({self.engine!r}, tracked={len(self._seen)})"

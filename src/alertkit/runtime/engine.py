@@ -379,6 +379,17 @@ class Engine:
         if self._dispatch_changed is not None:
             self._dispatch_changed.set()
 
+    def emit(self, events: Iterable[AlertEvent]) -> None:
+        """Hand alert events produced outside the rules (an Alertmanager webhook, another
+        system) to the subscribers, the notifiers and the notification pipeline, exactly
+        as the Engine's own events. Call it from the Engine's event loop."""
+        batch = list(events)
+        for event in batch:
+            if not isinstance(event, AlertEvent):
+                raise TypeError(f"expected AlertEvent values, got {type(event).__name__}")
+        if batch:
+            self._emit(batch)
+
     def _emit(self, events: Sequence[AlertEvent]) -> None:
         for stream in list(self._subscribers):
             try:
