@@ -105,6 +105,7 @@ from ._errors import (
     WebhookSignatureError,
 )
 from ._lifecycle.audit import AuditRecord
+from ._lifecycle.audit import export_jsonl as export_audit_jsonl
 from ._lifecycle.commands import (
     Acknowledge,
     Actor,
@@ -120,6 +121,8 @@ from ._lifecycle.escalation import EscalationLevel, EscalationPolicy
 from ._lifecycle.lifecycle import Lifecycle, LifecycleNotification
 from ._lifecycle.model import AlertRecord, LifecycleState, LifecycleStatus
 from ._lifecycle.queries import RuleStats
+from ._lifecycle.queries import find as find_alert_records
+from ._lifecycle.queries import stats as lifecycle_stats
 from .config._rules import RuleFileIssue, load_rules, rule_file_schema, rules_from_dict
 from .notify._base import CallbackNotifier, ConsoleNotifier, LogNotifier, Notifier, event_record
 from .notify.alertmanager import (
@@ -371,6 +374,8 @@ __all__ = [
     "default_rules_path",
     "delta",
     "event_record",
+    "export_audit_jsonl",
+    "find_alert_records",
     "format_duration",
     "format_value",
     "humanize",
@@ -378,6 +383,7 @@ __all__ = [
     "idempotency_key",
     "increase",
     "last_over_time",
+    "lifecycle_stats",
     "load_rules",
     "max_over_time",
     "min_over_time",
