@@ -86,6 +86,11 @@ async def test_sqlite_path_restart_keeps_alerts_timers_and_silences(tmp_path: Pa
         first.observe("errors", 3, host="b")  # firing
         await settle(clock, 5)
         silence = first.silence({"host": "c"}, duration="2h", created_by="ann")
+        # The SQLite outbox works in a thread: let the notification settle first, so the
+        # snapshot below is the state the Engine stops with.
+        assert first.delivery is not None
+        await first.delivery.wait_idle()
+        await anyio.wait_all_tasks_blocked()
         before = first.alerts()
         snapshot = first.snapshot()
     assert sorted(a.state.value for a in before) == ["firing", "pending"]
