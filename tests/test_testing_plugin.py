@@ -179,3 +179,16 @@ async def test_advance_rejects_bad_arguments() -> None:
         await advance(ak.FakeClock(), 1, step=0)
     with pytest.raises(ak.DurationError, match="duration"):
         await advance(ak.FakeClock(), -1)
+
+
+def test_from_type_knows_alertkit_outside_pytest_too() -> None:
+    import subprocess
+    import sys
+
+    code = ("from hypothesis import strategies as st\n"
+            "import alertkit as ak\n"
+            "print(type(st.from_type(ak.Rule).example()).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": str(
+                             Path(ak.__file__).resolve().parents[1])}).stdout
+    assert out.strip() == "Rule"

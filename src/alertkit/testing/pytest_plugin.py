@@ -16,27 +16,27 @@ Fixtures:
   :class:`~alertkit.Engine` on ``fake_clock`` whose dispatcher sends every notification to
   ``recording_notifier``. Move time with :func:`~alertkit.testing.advance`.
 
-With hypothesis installed, the plugin also registers the strategies for
-``st.from_type``: :class:`~alertkit.Labels`, :class:`~alertkit.Sample`,
-:class:`~alertkit.testing.Series` and :class:`~alertkit.Rule`.
+The strategies for ``st.from_type`` (:class:`~alertkit.Labels`, :class:`~alertkit.Sample`,
+:class:`~alertkit.testing.Series`, :class:`~alertkit.Rule`) are registered through
+hypothesis' own plugin entry point when hypothesis is imported;
+:func:`register_strategies` does it by hand.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 
 import pytest
 
-from alertkit._core.labels import Labels
-from alertkit._core.model import Sample
-from alertkit._core.rules import Rule
-from alertkit._dispatch.dispatcher import Dispatcher
-from alertkit._dispatch.routes import ReceiverConfig, Route
-from alertkit.runtime.clock import FakeClock
-from alertkit.runtime.delivery import Receiver
-from alertkit.runtime.engine import Engine
-from alertkit.testing.recording import RecordingNotifier
-from alertkit.testing.shapes import Series
+# Installed with alertkit, this module loads in every pytest run of the environment:
+# it imports nothing of alertkit until a fixture or the strategies are used.
+if TYPE_CHECKING:
+    from alertkit._core.rules import Rule
+    from alertkit._dispatch.routes import Route
+    from alertkit.runtime.clock import FakeClock
+    from alertkit.runtime.engine import Engine
+    from alertkit.testing.recording import RecordingNotifier
 
 __all__ = ["RECEIVER", "START", "register_strategies"]
 
@@ -52,7 +52,11 @@ def register_strategies() -> bool:
         from hypothesis import strategies as st
     except ImportError:  # pragma: no cover - hypothesis is installed wherever tests run
         return False
+    from alertkit._core.labels import Labels
+    from alertkit._core.model import Sample
+    from alertkit._core.rules import Rule
     from alertkit.testing import strategies as aks
+    from alertkit.testing.shapes import Series
 
     for cls, strategy in ((Labels, aks.label_sets()), (Sample, aks.samples()),
                           (Series, aks.series()), (Rule, aks.rules())):
@@ -60,18 +64,19 @@ def register_strategies() -> bool:
     return True
 
 
-register_strategies()
-
-
 @pytest.fixture
 def fake_clock() -> FakeClock:
     """A :class:`~alertkit.FakeClock` at :data:`START`; it moves only when told to."""
+    from alertkit.runtime.clock import FakeClock
+
     return FakeClock(START)
 
 
 @pytest.fixture
 def recording_notifier() -> RecordingNotifier:
     """A :class:`~alertkit.testing.RecordingNotifier` that accepts everything until told."""
+    from alertkit.testing.recording import RecordingNotifier
+
     return RecordingNotifier()
 
 
@@ -84,6 +89,8 @@ def alertkit_rules() -> Sequence[Rule]:
 @pytest.fixture
 def alertkit_route() -> Route:
     """The routing tree of ``alertkit_engine``: everything to ``"recording"`` at once."""
+    from alertkit._dispatch.routes import Route
+
     return Route(receiver=RECEIVER, group_wait=0, group_interval="1m", repeat_interval="4h")
 
 
@@ -93,6 +100,11 @@ async def alertkit_engine(alertkit_rules: Sequence[Rule], alertkit_route: Route,
                           ) -> AsyncIterator[Engine]:
     """A running :class:`~alertkit.Engine` on ``fake_clock`` that delivers every notification
     of ``alertkit_route`` to ``recording_notifier``; stopped after the test."""
+    from alertkit._dispatch.dispatcher import Dispatcher
+    from alertkit._dispatch.routes import ReceiverConfig
+    from alertkit.runtime.delivery import Receiver
+    from alertkit.runtime.engine import Engine
+
     names: list[str] = []
     _receivers(alertkit_route, names)
     dispatcher = Dispatcher(alertkit_route, [ReceiverConfig(name=n) for n in names])
