@@ -5,9 +5,9 @@
 :class:`Step`...) describe input series; :class:`RecordingNotifier` and
 :class:`~alertkit.FakeClock` stand in for real notifiers and real time (:func:`advance`
 moves the clock and lets an Engine catch up); :func:`run_test_file` runs rule test files
-(``alertkit test``); the pytest plugin (``alertkit.testing.pytest_plugin``) provides
-fixtures. The hypothesis strategies are a module of their own, importable only with
-hypothesis installed: ``from alertkit.testing import strategies as aks``.
+(``alertkit test``); the pytest plugin (:mod:`alertkit_pytest`, active wherever alertkit
+is installed) provides fixtures. The hypothesis strategies are a module of their own,
+importable only with hypothesis installed: ``from alertkit.testing import strategies as aks``.
 """
 
 from __future__ import annotations

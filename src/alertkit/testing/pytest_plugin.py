@@ -1,49 +1,27 @@
-"""The alertkit pytest plugin: fixtures for testing rules and notification pipelines.
+"""The alertkit pytest plugin's fixtures and constants, and the ``st.from_type`` strategies.
 
-Installed with alertkit (a ``pytest11`` entry point), so nothing needs configuring; without
-the entry point, enable it with ``-p alertkit.testing.pytest_plugin`` or
-``pytest_plugins = ["alertkit.testing.pytest_plugin"]``.
-
-Fixtures:
-
-- ``fake_clock``: a :class:`~alertkit.FakeClock` at :data:`START` (a fixed, round instant);
-- ``recording_notifier``: a fresh :class:`~alertkit.testing.RecordingNotifier`;
-- ``alertkit_rules``: the rules ``alertkit_engine`` runs; empty unless you override it
-  (``@pytest.fixture def alertkit_rules(): return [my_rule]``);
-- ``alertkit_route``: the routing tree of ``alertkit_engine``: everything to the receiver
-  ``"recording"``, no group wait, group interval 1m (override it to test your own);
-- ``alertkit_engine``: an async fixture (for ``@pytest.mark.anyio`` tests): a running
-  :class:`~alertkit.Engine` on ``fake_clock`` whose dispatcher sends every notification to
-  ``recording_notifier``. Move time with :func:`~alertkit.testing.advance`.
-
-The strategies for ``st.from_type`` (:class:`~alertkit.Labels`, :class:`~alertkit.Sample`,
+The plugin itself is the top-level module :mod:`alertkit_pytest` (a ``pytest11`` entry point,
+so it is active wherever alertkit is installed); this module re-exports its names. The
+strategies for ``st.from_type`` (:class:`~alertkit.Labels`, :class:`~alertkit.Sample`,
 :class:`~alertkit.testing.Series`, :class:`~alertkit.Rule`) are registered through
-hypothesis' own plugin entry point when hypothesis is imported;
-:func:`register_strategies` does it by hand.
+hypothesis' own plugin entry point when hypothesis is imported; :func:`register_strategies`
+does it by hand.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING
+from alertkit_pytest import (
+    RECEIVER,
+    START,
+    alertkit_engine,
+    alertkit_route,
+    alertkit_rules,
+    fake_clock,
+    recording_notifier,
+)
 
-import pytest
-
-# Installed with alertkit, this module loads in every pytest run of the environment:
-# it imports nothing of alertkit until a fixture or the strategies are used.
-if TYPE_CHECKING:
-    from alertkit._core.rules import Rule
-    from alertkit._dispatch.routes import Route
-    from alertkit.runtime.clock import FakeClock
-    from alertkit.runtime.engine import Engine
-    from alertkit.testing.recording import RecordingNotifier
-
-__all__ = ["RECEIVER", "START", "register_strategies"]
-
-#: Where ``fake_clock`` starts: 2024-01-01T00:00:00Z, a round instant far from epoch 0.
-START = 1_704_067_200.0
-#: The receiver name ``alertkit_route`` sends everything to.
-RECEIVER = "recording"
+__all__ = ["RECEIVER", "START", "alertkit_engine", "alertkit_route", "alertkit_rules",
+           "fake_clock", "recording_notifier", "register_strategies"]
 
 
 def register_strategies() -> bool:
@@ -62,60 +40,3 @@ def register_strategies() -> bool:
                           (Series, aks.series()), (Rule, aks.rules())):
         st.register_type_strategy(cls, strategy)
     return True
-
-
-@pytest.fixture
-def fake_clock() -> FakeClock:
-    """A :class:`~alertkit.FakeClock` at :data:`START`; it moves only when told to."""
-    from alertkit.runtime.clock import FakeClock
-
-    return FakeClock(START)
-
-
-@pytest.fixture
-def recording_notifier() -> RecordingNotifier:
-    """A :class:`~alertkit.testing.RecordingNotifier` that accepts everything until told."""
-    from alertkit.testing.recording import RecordingNotifier
-
-    return RecordingNotifier()
-
-
-@pytest.fixture
-def alertkit_rules() -> Sequence[Rule]:
-    """The rules of ``alertkit_engine``: override this fixture to give yours."""
-    return []
-
-
-@pytest.fixture
-def alertkit_route() -> Route:
-    """The routing tree of ``alertkit_engine``: everything to ``"recording"`` at once."""
-    from alertkit._dispatch.routes import Route
-
-    return Route(receiver=RECEIVER, group_wait=0, group_interval="1m", repeat_interval="4h")
-
-
-@pytest.fixture
-async def alertkit_engine(alertkit_rules: Sequence[Rule], alertkit_route: Route,
-                          fake_clock: FakeClock, recording_notifier: RecordingNotifier
-                          ) -> AsyncIterator[Engine]:
-    """A running :class:`~alertkit.Engine` on ``fake_clock`` that delivers every notification
-    of ``alertkit_route`` to ``recording_notifier``; stopped after the test."""
-    from alertkit._dispatch.dispatcher import Dispatcher
-    from alertkit._dispatch.routes import ReceiverConfig
-    from alertkit.runtime.delivery import Receiver
-    from alertkit.runtime.engine import Engine
-
-    names: list[str] = []
-    _receivers(alertkit_route, names)
-    dispatcher = Dispatcher(alertkit_route, [ReceiverConfig(name=n) for n in names])
-    receivers = [Receiver(n, {"recording": recording_notifier}) for n in names]
-    async with Engine(alertkit_rules, clock=fake_clock, evaluation_interval="15s",
-                      dispatcher=dispatcher, receivers=receivers) as engine:
-        yield engine
-
-
-def _receivers(route: Route, out: list[str]) -> None:
-    if route.receiver is not None and route.receiver not in out:
-        out.append(route.receiver)
-    for child in route.routes:
-        _receivers(child, out)
