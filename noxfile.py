@@ -27,7 +27,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
-    session.run("mypy", "--strict", "src")
+    session.run("mypy", "--strict", "src", "examples")
 
 
 @nox.session(python="3.11")

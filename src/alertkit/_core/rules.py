@@ -89,6 +89,11 @@ def _mode(value: EvalMode | str | None) -> EvalMode | None:
         raise RuleError(f"mode {value!r} is not one of sample, tick") from None
 
 
+
+def _annotations(value: Mapping[str, str]) -> dict[str, str]:
+    # A typed converter: with ``converter=dict`` type checkers reject a plain dict argument.
+    return dict(value)
+
 @attrs.frozen(kw_only=True)
 class Rule:
     """An alerting rule: a condition, how long it must hold, and what to say.
@@ -114,7 +119,7 @@ class Rule:
     recovery: Condition | None = attrs.field(default=None, converter=_optional_condition)
     severity: Severity = attrs.field(default=Severity.MEDIUM, converter=_severity)
     labels: Labels = attrs.field(factory=Labels, converter=_labels)
-    annotations: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
+    annotations: Mapping[str, str] = attrs.field(factory=dict, converter=_annotations)
     stale_after: float | None = attrs.field(default=None, converter=_stale_after)
     no_data: NoDataPolicy = attrs.field(default=NoDataPolicy.OK, converter=_no_data)
     mode: EvalMode | None = attrs.field(default=None, converter=_mode)
