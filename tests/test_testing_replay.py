@@ -515,3 +515,16 @@ def test_notifications_follow_the_timeline(group: tuple[Series, ...], wait: floa
             # dispatcher's flush at that instant): announced, not lost
             if start + wait <= tl.end and (stop is None or stop > start + wait):
                 assert sent and sent[0].status == "firing"
+
+
+def test_a_staleness_marker_survives_a_snapshot_of_the_evaluator_state() -> None:
+    ev = ak.Evaluator([ak.Rule(name="Hot", condition="cpu > 90")], mode="tick")
+    state = ev.new_state()
+    ev.observe(state, "cpu", 95.0, 0.0, {"host": "a"})
+    series = state.series["cpu"][ak.Labels(host="a")]
+    series.stale_t = 30.0  # what replay() does with a marker
+    restored = ev.restore(ev.snapshot(state))
+    assert restored.series["cpu"][ak.Labels(host="a")].stale_t == 30.0
+    assert ev.snapshot(restored) == ev.snapshot(state)
+    ev.tick(restored, 60.0)
+    assert ev.alerts(restored) == []  # the instant lookup ends at the marker

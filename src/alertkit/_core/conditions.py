@@ -259,7 +259,8 @@ class Absent(Condition):
         from .nodes import AbsentNode
 
         window = ctx.stale_after if self.window is None else self.window
-        return AbsentNode(ctx.absent_input(self.selector, window), window)
+        return AbsentNode(ctx.absent_input(self.selector, window), window,
+                          instant=self.window is None)
 
     def __str__(self) -> str:
         if self.window is None:

@@ -641,6 +641,7 @@ class Evaluator:
             rules[c.name] = {"signature": c.signature, "tracks": tracks}
         series = [
             [s.metric, dict(s.labels), _enc(s.last_t), _enc(s.last_v)]
+            + ([_enc(s.stale_t)] if s.stale_t > s.last_t else [])
             for by_labels in state.series.values()
             for s in by_labels.values()
         ]
@@ -693,9 +694,11 @@ class Evaluator:
                     track.aux = [
                         node.load_aux(a) for node, a in zip(c.slot_nodes, aux, strict=True)
                     ]
-        for metric, labels_dict, last_t, last_v in doc["series"]:
+        for metric, labels_dict, last_t, last_v, *stale in doc["series"]:
             s = self._series(state, check_metric_name(metric), Labels(labels_dict))
             s.last_t, s.last_v = _dec(last_t), _dec(last_v)
+            if stale:  # a staleness marker after the last sample
+                s.stale_t = _dec(stale[0])
         return state
 
 

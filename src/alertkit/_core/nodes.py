@@ -150,7 +150,8 @@ class InstantNode(ValueNode):
     def value(self, track: Track, now: float) -> float | None:
         series = track.inputs[self.index]
         # The lookback bound is inclusive: a sample exactly stale_after old still counts.
-        if series is None or series.last_t < now - self.stale_after:
+        if series is None or series.last_t < now - self.stale_after or \
+                series.stale_t > series.last_t:
             return None
         return series.last_v
 
@@ -196,16 +197,19 @@ class ThresholdNode(CondNode):
 
 
 class AbsentNode(CondNode):
-    __slots__ = ("index", "window")
+    __slots__ = ("index", "instant", "window")
 
-    def __init__(self, index: int, window: float) -> None:
+    def __init__(self, index: int, window: float, *, instant: bool = False) -> None:
         self.index = index
         self.window = window
+        # absent(x) looks up x like an instant selector: a staleness marker ends x at
+        # once; absent_over_time(x[w]) asks whether any sample lies in the window.
+        self.instant = instant
 
     def eval(self, track: Track, now: float, trigger: int, ctx: EvalContext) -> Result:
         lo = now - self.window
         for series in ctx.absent_series[self.index]:
-            if series.last_t >= lo:
+            if series.last_t >= lo and not (self.instant and series.stale_t > series.last_t):
                 return NO_MATCH
         return 1.0
 

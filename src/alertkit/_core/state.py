@@ -24,10 +24,13 @@ SNAPSHOT_FORMAT = "alertkit.state"
 SNAPSHOT_VERSION = 1
 
 
+_NO_MARKER = -math.inf  # one shared float object, not one per series
+
+
 class SeriesData:
     """One stored series: its latest sample and who reads it."""
 
-    __slots__ = ("alive", "labels", "last_t", "last_v", "metric", "subs")
+    __slots__ = ("alive", "labels", "last_t", "last_v", "metric", "stale_t", "subs")
 
     def __init__(self, metric: str, labels: Labels) -> None:
         self.metric = metric
@@ -37,6 +40,10 @@ class SeriesData:
         # (fn, track, arg) per reader: fn(track, arg, t, v, now) -> events it caused.
         self.subs: list[tuple[Callable[..., Any], Any, Any]] = []
         self.alive = True  # False once garbage-collected; handles then re-attach
+        # The time of a staleness marker after the last sample (replay, rule test files):
+        # instant lookups see nothing while stale_t > last_t; range windows keep their
+        # samples, as in Prometheus. A new sample ends it (its time is later).
+        self.stale_t = _NO_MARKER
 
 
 class AlertRec:

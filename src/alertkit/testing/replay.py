@@ -574,9 +574,9 @@ def replay(
         iterable of :class:`~alertkit.Sample` values, ``(name, t, value)`` or
         ``(metric, labels, t, value)`` tuples, or :class:`~alertkit.testing.Series` values
         (one, or a list: what the strategies draw). A value ``None`` (or
-        :data:`~alertkit.testing.series.STALE`) is a staleness marker: the series stops
-        matching from the next evaluation on, as in Prometheus (range windows, however,
-        forget its samples if nothing else keeps them).
+        :data:`~alertkit.testing.series.STALE`) is a staleness marker, as in Prometheus:
+        instant values and ``absent()`` see nothing of the series from then on, while range
+        windows keep the samples before it; a later sample brings it back.
     :param ticks: the evaluation interval (``"1m"``): the evaluator is ticked at ``start``,
         ``start + ticks``... up to ``end``, so ``for``, staleness and absence progress without
         samples; tick-mode rules are evaluated only then. It may also be the tick times
@@ -742,17 +742,17 @@ class _Run:
         if h is None:
             h = self.handles[key] = self.ev.handle(self.state, key[0], key[1])
         if v is None:
-            self.mark_stale(key)
+            self.mark_stale(key, t)
             return
         self.take(h.observe(v, t), t)
 
-    def mark_stale(self, key: SeriesKey) -> None:
-        # A staleness marker: the series' last sample stops counting at once. Its stored
-        # series is made to look infinitely old, so instant lookups and absence see nothing,
-        # and the next tick collects it (a later sample re-attaches it, as after any gap).
+    def mark_stale(self, key: SeriesKey, t: float) -> None:
+        # A staleness marker, as in Prometheus: instant lookups and absent() see nothing
+        # from now on, while range windows keep the samples before it; a later sample
+        # brings the series back.
         s = self.state.series.get(key[0], {}).get(key[1])
-        if s is not None and s.alive:
-            s.last_t = -math.inf
+        if s is not None and s.alive and t > s.last_t:
+            s.stale_t = t
 
     def take(self, events: Sequence[AlertEvent], t: float) -> None:
         if not events:
