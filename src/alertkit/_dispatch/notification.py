@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TypeAlias
 
 import attrs
@@ -23,7 +23,8 @@ __all__ = ["Delivered", "DeliveryResult", "Failed", "Notification", "Retry",
            "idempotency_key"]
 
 
-def _common(maps: list[Mapping[str, str]]) -> dict[str, str]:
+def common_items(maps: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    """The key/value pairs every mapping of ``maps`` has (Alertmanager's common labels)."""
     if not maps:
         return {}
     common = dict(maps[0])
@@ -65,11 +66,11 @@ class Notification:
 
     @property
     def common_labels(self) -> dict[str, str]:
-        return _common([a.labels for a in self.alerts])
+        return common_items([a.labels for a in self.alerts])
 
     @property
     def common_annotations(self) -> dict[str, str]:
-        return _common([a.annotations for a in self.alerts])
+        return common_items([a.annotations for a in self.alerts])
 
 
 def idempotency_key(group_key: str, firing: tuple[Alert, ...], resolved: tuple[Alert, ...]

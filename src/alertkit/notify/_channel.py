@@ -31,6 +31,7 @@ __all__ = [
     "TRUNCATION_MARKER",
     "HttpChannel",
     "alert_lines",
+    "fit_text",
     "highest_severity",
     "retry_at",
     "truncate",
@@ -73,6 +74,29 @@ def truncate_bytes(text: str, limit: int, *, marker: str = TRUNCATION_MARKER,
         return ""
     cut = text.encode(encoding)[:room].decode(encoding, errors="ignore")
     return cut + marker
+
+
+def fit_text(build: Callable[[int], str], limit: int, size: Callable[[str], int]
+             ) -> str | None:
+    """``build(max_chars)`` for the largest ``max_chars`` ≤ ``limit`` with ``size(text) <= limit``.
+
+    For sizes that grow with the character budget (bytes of UTF-8, escaped or
+    JSON-encoded length): a binary search, one call in the usual case where
+    everything fits. ``None`` if not even ``build(1)`` fits.
+    """
+    text = build(limit)
+    if size(text) <= limit:
+        return text
+    lo, hi = 0, limit  # build(hi) does not fit
+    best: str | None = None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        text = build(mid)
+        if size(text) <= limit:
+            lo, best = mid, text
+        else:
+            hi = mid
+    return best
 
 
 def highest_severity(n: Notification) -> Severity | None:

@@ -30,7 +30,7 @@ from alertkit._dispatch.notification import (
 )
 from alertkit._errors import NotifierConfigError
 
-from ._channel import HttpChannel, retry_at, truncate
+from ._channel import HttpChannel, fit_text, retry_at, truncate
 from .redact import redact_url
 
 __all__ = [
@@ -374,20 +374,5 @@ def fit(build: Callable[[int], str], limit: int, size: Callable[[str], int]) -> 
     For sizes that grow at least as fast as the character count (bytes,
     escaped length); ``""`` if nothing fits.
     """
-    def fits(chars: int) -> str | None:
-        text = build(chars)
-        return text if size(text) <= limit else None
-
-    best = fits(limit)  # the usual case: one call
-    if best is not None:
-        return best
-    lo, hi = 0, limit  # fits(hi) does not hold
-    best = ""
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        text = fits(mid)
-        if text is None:
-            hi = mid
-        else:
-            lo, best = mid, text
-    return best
+    text = fit_text(build, limit, size)
+    return text if text is not None else ""

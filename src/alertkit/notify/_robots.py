@@ -20,7 +20,7 @@ from alertkit._core.templates import format_value
 from alertkit._dispatch.notification import Delivered, DeliveryResult, Failed, Notification, Retry
 from alertkit._errors import NotifierConfigError
 
-from ._channel import alert_lines, retry_at
+from ._channel import alert_lines, fit_text, retry_at
 from .http import RETRYABLE_STATUS
 from .redact import redact_url
 from .templates import NotificationTemplates
@@ -30,6 +30,7 @@ __all__ = [
     "check_api_url",
     "check_text",
     "classify_json",
+    "errcode_error",
     "fit_bytes",
     "labels_text",
     "lines_within",
@@ -84,19 +85,16 @@ def fit_bytes(build: Callable[[int], str], limit: int, *, encoding: str = "utf-8
     ``encoding``.
     """
     measure = size if size is not None else (lambda t: len(t.encode(encoding)))
-    text = build(limit)
-    if measure(text) <= limit:
-        return text
-    low, high = 0, limit  # build(low) fits (or low is 0), build(high) does not
-    best = build(0)
-    while high - low > 1:
-        mid = (low + high) // 2
-        candidate = build(mid)
-        if measure(candidate) <= limit:
-            low, best = mid, candidate
-        else:
-            high = mid
-    return best
+    text = fit_text(build, limit, measure)
+    return text if text is not None else build(0)
+
+
+def errcode_error(body: dict[str, Any]) -> BodyError | None:
+    """The ``{"errcode", "errmsg"}`` answer of DingTalk's and WeCom's robots: ``None`` if ok."""
+    code = body.get("errcode")
+    if code == 0:
+        return None
+    return code, str(body.get("errmsg", "")), None
 
 
 def lines_within(

@@ -14,7 +14,7 @@ The receiving side (webhook payloads *from* Alertmanager) is
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -29,6 +29,7 @@ from alertkit._dispatch.notification import (
     Failed,
     Notification,
     Retry,
+    common_items,
 )
 from alertkit._errors import NotifierConfigError
 from alertkit.notify._channel import HttpChannel
@@ -122,22 +123,13 @@ def alertmanager_webhook_payload(
         "status": n.status,
         "alerts": alerts,
         "groupLabels": dict(n.group_labels),
-        "commonLabels": _common([a["labels"] for a in alerts]),
-        "commonAnnotations": _common([a["annotations"] for a in alerts]),
+        "commonLabels": common_items([a["labels"] for a in alerts]),
+        "commonAnnotations": common_items([a["annotations"] for a in alerts]),
         "externalURL": external_url,
         "version": "4",
         "groupKey": n.group_key,
         "truncatedAlerts": n.truncated,
     }
-
-
-def _common(maps: Sequence[Mapping[str, str]]) -> dict[str, str]:
-    if not maps:
-        return {}
-    common = dict(maps[0])
-    for m in maps[1:]:
-        common = {k: v for k, v in common.items() if m.get(k) == v}
-    return common
 
 
 # -- the forwarder -----------------------------------------------------------------------

@@ -31,10 +31,10 @@ from alertkit._errors import NotifierConfigError
 
 from ._channel import HttpChannel, highest_severity, truncate, truncate_bytes
 from ._robots import (
-    BodyError,
     check_api_url,
     check_text,
     classify_json,
+    errcode_error,
     labels_text,
     lines_within,
     make_config,
@@ -126,12 +126,6 @@ def _render(alert: Alert, status: str) -> str:
     return "\n".join(lines)
 
 
-def _error_of(body: dict[str, Any]) -> BodyError | None:
-    code = body.get("errcode")
-    if code == 0:
-        return None
-    return code, str(body.get("errmsg", "")), None
-
 
 class WeComNotifier(HttpChannel):
     """Sends notifications to a WeCom group through its robot.
@@ -194,7 +188,7 @@ class WeComNotifier(HttpChannel):
         return result
 
     def _classify(self, response: httpx.Response, now: float) -> DeliveryResult:
-        return classify_json(response, now, service="wecom", error_of=_error_of,
+        return classify_json(response, now, service="wecom", error_of=errcode_error,
                              retry_codes={RATE_LIMITED: 60.0, -1: None}, scrub=self.scrub)
 
     def __repr__(self) -> str:

@@ -338,16 +338,19 @@ class Engine:
         while True:
             self._pump()
             changed = self._dispatch_changed = anyio.Event()
-            wake = self.dispatcher.next_wakeup(self.dispatch_state)
-            async with anyio.create_task_group() as tg:
-                if wake is not None:
-                    async def timer(at: float = wake, done: anyio.Event = changed) -> None:
-                        await self.clock.sleep_until(at)
-                        done.set()
+            await self._wait(self.dispatcher.next_wakeup(self.dispatch_state), changed)
 
-                    tg.start_soon(timer)
-                await changed.wait()
-                tg.cancel_scope.cancel()
+    async def _wait(self, wake: float | None, changed: anyio.Event) -> None:
+        """Sleep until the clock reaches ``wake`` (if any) or ``changed`` is set."""
+        async with anyio.create_task_group() as tg:
+            if wake is not None:
+                async def timer() -> None:
+                    await self.clock.sleep_until(wake)
+                    changed.set()
+
+                tg.start_soon(timer)
+            await changed.wait()
+            tg.cancel_scope.cancel()
 
     def _pump(self) -> None:
         assert self.dispatcher is not None
@@ -638,16 +641,7 @@ class Engine:
                 self._lifecycle_outcome(outcome)
             changed = self._lc_changed = anyio.Event()
             await self._lifecycle_save()
-            wake = self.lifecycle.next_wakeup(self.lifecycle_state)
-            async with anyio.create_task_group() as tg:
-                if wake is not None:
-                    async def timer(at: float = wake, done: anyio.Event = changed) -> None:
-                        await self.clock.sleep_until(at)
-                        done.set()
-
-                    tg.start_soon(timer)
-                await changed.wait()
-                tg.cancel_scope.cancel()
+            await self._wait(self.lifecycle.next_wakeup(self.lifecycle_state), changed)
 
     def _lifecycle_spend(self, receiver: str, alert: Alert) -> None:
         """A lifecycle notification counts against its receiver's rate limits.

@@ -59,7 +59,13 @@ from alertkit._dispatch.notification import Notification
 from alertkit._dispatch.routes import ReceiverConfig, Route
 from alertkit._errors import AlertkitError, RuleFileError, RuleTestFileError
 from alertkit.config._locate import Locator, format_path, toml_locator, yaml_locator
-from alertkit.config._rules import RuleFileIssue, _load_one, _structure_issues, load_rules
+from alertkit.config._rules import (
+    RuleFileIssue,
+    _load_one,
+    _strip_field,
+    _structure_issues,
+    load_rules,
+)
 from alertkit.testing.replay import _Run, parse_series_name
 from alertkit.testing.series import SeriesValue, Stale, parse_series
 
@@ -552,7 +558,7 @@ def _route(data: Mapping[str, Any], path: PathT, issues: _Issues) -> Route | Non
         try:
             Route(**{attr: value}) if key not in ("routes", "receiver") else None
         except AlertkitError as exc:
-            issues.add((*path, key), _strip(str(exc)))
+            issues.add((*path, key), _strip_field(str(exc)))
             ok = False
             continue
         kwargs[attr] = value
@@ -563,11 +569,6 @@ def _route(data: Mapping[str, Any], path: PathT, issues: _Issues) -> Route | Non
     except AlertkitError as exc:
         issues.add(path, str(exc))
         return None
-
-
-def _strip(message: str) -> str:
-    head, sep, rest = message.partition(": ")
-    return rest if sep and " " not in head else message
 
 
 def _receivers_of(route: Route, out: list[str]) -> None:
